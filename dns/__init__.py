@@ -1,0 +1,1 @@
+"""The embedded DNS resolver (installed as ``libnetwork.dns``); see the DNS issue."""

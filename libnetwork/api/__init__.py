@@ -1,0 +1,1 @@
+"""The Docker Engine API surface of the daemon (network routes, sandboxes, containers)."""

@@ -1,0 +1,235 @@
+"""The HTTP API: Docker Engine's network routes plus sandbox routes, over aiohttp.
+
+Errors are turned into ``{"message": ...}`` with their status in one place
+(``errors_middleware``); every route answers bare and under ``/v1.N/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from aiohttp import web
+
+from .. import __version__
+from ..errors import CnmError, InvalidParameter
+from . import filters, parse, views
+
+if TYPE_CHECKING:
+    from ..controller import Controller
+
+log = logging.getLogger("cnmd.api")
+
+API_VERSION = "1.45"
+MIN_API_VERSION = "1.24"
+CONTROLLER = web.AppKey("controller", object)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in text.split("."))
+    except ValueError:
+        raise InvalidParameter(f"invalid API version: {text}") from None
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        version = request.match_info.get("version")
+        if version is not None:
+            if _version_tuple(version) < _version_tuple(MIN_API_VERSION):
+                raise InvalidParameter(f"client version {version} is too old. Minimum supported API version is "
+                                       f"{MIN_API_VERSION}, please upgrade your client to a newer version")
+            if _version_tuple(version) > _version_tuple(API_VERSION):
+                raise InvalidParameter(f"client version {version} is too new. Maximum supported API version is "
+                                       f"{API_VERSION}")
+        response = await handler(request)
+    except CnmError as err:
+        log.debug("request failed", extra={"method": request.method, "path": request.path,
+                                           "status": err.status, "error": err.message})
+        response = _error(err.status, err.message)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+        response = _error(404, "page not found")
+    except web.HTTPException:
+        raise
+    except Exception as err:  # the daemon never dies on a request
+        log.exception("request crashed", extra={"method": request.method, "path": request.path})
+        response = _error(500, str(err) or type(err).__name__)
+    response.headers["Api-Version"] = API_VERSION
+    response.headers["Ostype"] = "linux"
+    response.headers["Server"] = f"cnmd/{__version__} (linux)"
+    return response
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"message": message}, status=status)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(text=json.dumps(data) + "\n", status=status, content_type="application/json")
+
+
+async def _read_json(request: web.Request) -> dict:
+    """Docker's CheckForJSON/ReadJSON rules."""
+    body = await request.read()
+    content_type = request.headers.get("Content-Type", "")
+    if not body and not content_type:
+        return {}
+    if content_type and content_type.split(";")[0].strip() != "application/json":
+        raise InvalidParameter(f"unsupported Content-Type header ({content_type}): must be 'application/json'")
+    if not body:
+        raise InvalidParameter("invalid JSON: got EOF while reading request body")
+    try:
+        data = json.loads(body)
+    except ValueError as err:
+        raise InvalidParameter(f"invalid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise InvalidParameter("invalid JSON: expected an object")
+    return data
+
+
+def _ctl(request: web.Request) -> Controller:
+    return request.app[CONTROLLER]
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    value = request.query.get(name, "")
+    if value in ("", "0", "false", "False"):
+        return False
+    if value in ("1", "true", "True"):
+        return True
+    raise InvalidParameter(f"invalid value for {name}: {value}")
+
+
+# -- system --------------------------------------------------------------------
+
+async def ping(request: web.Request) -> web.Response:
+    headers = {"Builder-Version": "", "Swarm": "inactive",
+               "Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache"}
+    if request.method == "HEAD":
+        return web.Response(headers=headers, content_type="text/plain", charset="utf-8")
+    return web.Response(text="OK", headers=headers, content_type="text/plain", charset="utf-8")
+
+
+async def version(request: web.Request) -> web.Response:
+    engine = {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux",
+              "Arch": platform.machine(), "KernelVersion": platform.release(), "GitCommit": "",
+              "GoVersion": f"python{platform.python_version()}"}
+    return _json({
+        "Platform": {"Name": "cnmd"},
+        "Components": [{"Name": "Engine", "Version": __version__, "Details": engine}],
+        "Version": __version__, **engine, "BuildTime": "",
+    })
+
+
+# -- networks --------------------------------------------------------------------
+
+async def list_networks(request: web.Request) -> web.Response:
+    ctl = _ctl(request)
+    wanted = filters.parse(request.query.get("filters"), filters.LIST_FILTERS)
+    matches = filters.network_matcher(wanted, lambda n: bool(ctl.network_endpoints(n.id)))
+    records = [n for n in ctl.networks.values() if n.ready and matches(n)]
+    return _json([views.network(ctl, n, detailed=False) for n in records])
+
+
+async def inspect_network(request: web.Request) -> web.Response:
+    ctl = _ctl(request)
+    _flag(request, "verbose")
+    return _json(views.network(ctl, ctl.find_network(request.match_info["id"])))
+
+
+async def create_network(request: web.Request) -> web.Response:
+    ctl = _ctl(request)
+    create = parse.network_create(await _read_json(request))
+    record = await ctl.create_network(create)
+    return _json({"Id": record.id, "Warning": ""}, status=201)
+
+
+async def delete_network(request: web.Request) -> web.Response:
+    await _ctl(request).delete_network(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def connect(request: web.Request) -> web.Response:
+    container, endpoint = parse.connect(await _read_json(request))
+    await _ctl(request).connect(request.match_info["id"], container, endpoint)
+    return web.Response(status=200)
+
+
+async def disconnect(request: web.Request) -> web.Response:
+    container, force = parse.disconnect(await _read_json(request))
+    await _ctl(request).disconnect(request.match_info["id"], container, force)
+    return web.Response(status=200)
+
+
+async def prune_networks(request: web.Request) -> web.Response:
+    wanted = filters.parse(request.query.get("filters"), filters.PRUNE_FILTERS)
+    deleted = await _ctl(request).prune_networks(filters.prune_keeper(wanted))
+    return _json({"NetworksDeleted": deleted or None})
+
+
+# -- sandboxes and containers -------------------------------------------------------
+
+async def create_sandbox(request: web.Request) -> web.Response:
+    body = await _read_json(request)
+    record = await _ctl(request).create_sandbox(parse.sandbox_create(body))
+    return _json({"Id": record.id, "Warnings": []}, status=201)
+
+
+async def list_sandboxes(request: web.Request) -> web.Response:
+    ctl = _ctl(request)
+    return _json([views.sandbox(ctl, s) for s in ctl.sandboxes.values() if s.ready])
+
+
+async def inspect_sandbox(request: web.Request) -> web.Response:
+    ctl = _ctl(request)
+    return _json(views.sandbox(ctl, ctl.find_sandbox(request.match_info["id"])))
+
+
+async def delete_sandbox(request: web.Request) -> web.Response:
+    await _ctl(request).delete_sandbox(request.match_info["id"], force=_flag(request, "force"))
+    return web.Response(status=204)
+
+
+async def list_containers(request: web.Request) -> web.Response:
+    ctl = _ctl(request)
+    return _json([views.container_summary(ctl, s) for s in ctl.sandboxes.values() if s.ready])
+
+
+async def inspect_container(request: web.Request) -> web.Response:
+    ctl = _ctl(request)
+    return _json(views.container(ctl, ctl.find_sandbox(request.match_info["id"])))
+
+
+ROUTES: tuple[tuple[str, str, Handler], ...] = (
+    ("GET", "/_ping", ping),
+    ("HEAD", "/_ping", ping),
+    ("GET", "/version", version),
+    ("GET", "/networks", list_networks),
+    ("GET", "/networks/", list_networks),
+    ("POST", "/networks/create", create_network),
+    ("POST", "/networks/prune", prune_networks),
+    ("GET", "/networks/{id}", inspect_network),
+    ("DELETE", "/networks/{id}", delete_network),
+    ("POST", "/networks/{id}/connect", connect),
+    ("POST", "/networks/{id}/disconnect", disconnect),
+    ("POST", "/sandboxes/create", create_sandbox),
+    ("GET", "/sandboxes", list_sandboxes),
+    ("GET", "/sandboxes/{id}", inspect_sandbox),
+    ("DELETE", "/sandboxes/{id}", delete_sandbox),
+    ("GET", "/containers/json", list_containers),
+    ("GET", "/containers/{id}/json", inspect_container),
+)
+
+
+def build_app(controller: Controller) -> web.Application:
+    app = web.Application(middlewares=[errors_middleware], client_max_size=4 * 1024 * 1024)
+    app[CONTROLLER] = controller
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+        app.router.add_route(method, "/v{version:[0-9.]+}" + path, handler)
+    return app

@@ -1,0 +1,147 @@
+"""``cnmd``: the daemon.  One asyncio process serving the API on a unix socket."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import ipaddress
+import logging
+import os
+import resource
+import signal
+import sys
+
+from . import __version__, logs
+
+log = logging.getLogger("cnmd")
+
+
+def _pool(text: str) -> tuple[str, int]:
+    """dockerd's --default-address-pool base=CIDR,size=N."""
+    fields = dict(part.split("=", 1) for part in text.split(",") if "=" in part)
+    try:
+        base = str(ipaddress.ip_network(fields["base"]))
+        size = int(fields["size"])
+    except (KeyError, ValueError) as err:
+        raise argparse.ArgumentTypeError(f"invalid default address pool {text!r}: {err}") from None
+    return base, size
+
+
+def _bip(text: str) -> str:
+    try:
+        interface = ipaddress.ip_interface(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid --bip {text!r}: expected an address with prefix, e.g. 172.17.0.1/16") from None
+    if interface.version != 4:
+        raise argparse.ArgumentTypeError("--bip must be IPv4")
+    return str(interface)
+
+
+def _host(text: str) -> str:
+    if not text.startswith("unix://"):
+        raise argparse.ArgumentTypeError(f"unsupported host {text!r}: only unix:///path is served")
+    return text[len("unix://"):]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="cnmd", description="CNM networking daemon with a Docker-compatible API")
+    parser.add_argument("--data-root", default="/var/lib/cnm", help="persistent state (default %(default)s)")
+    parser.add_argument("--exec-root", default="/run/cnm", help="run-time state (default %(default)s)")
+    parser.add_argument("-H", "--host", type=_host, default=None, help="unix:///path of the API socket "
+                        "(default unix://<exec-root>/cnm.sock)")
+    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    parser.add_argument("--bip", type=_bip, help="address and prefix of the default bridge (dockerd's --bip)")
+    parser.add_argument("--default-address-pool", type=_pool, action="append", default=[],
+                        metavar="base=CIDR,size=N", help="repeatable; replaces Docker's default pools")
+    parser.add_argument("--mtu", type=int, default=1500, help="default MTU of bridge networks")
+    parser.add_argument("--bridge-name", default="cnm0", help="device name of the default bridge network")
+    parser.add_argument("--version", action="version", version=f"cnmd {__version__}")
+    return parser.parse_args(argv)
+
+
+class AlreadyRunning(SystemExit):
+    pass
+
+
+def _lock_data_root(data_root: str):
+    os.makedirs(data_root, exist_ok=True)
+    handle = open(os.path.join(data_root, "cnmd.lock"), "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        raise AlreadyRunning(f"cnmd: data root {data_root} is in use by cnmd (pid {holder}); "
+                             "refusing to start a second daemon on it")
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def _raise_fd_limit() -> None:
+    # One netlink socket stays open per sandbox namespace.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def serve(args: argparse.Namespace) -> None:
+    from aiohttp import web
+
+    from .api.server import build_app
+    from .controller import Controller, Settings
+
+    socket_path = args.host or os.path.join(args.exec_root, "cnm.sock")
+    settings = Settings(
+        data_root=args.data_root, exec_root=args.exec_root, bip=args.bip,
+        default_address_pools=tuple(args.default_address_pool), mtu=args.mtu,
+        default_bridge_name=args.bridge_name,
+    )
+    controller = Controller(settings)
+    await controller.start()
+    runner = web.AppRunner(build_app(controller), access_log=None, handle_signals=False)
+    await runner.setup()
+    os.makedirs(os.path.dirname(socket_path) or ".", exist_ok=True)
+    if os.path.exists(socket_path):
+        os.unlink(socket_path)  # a stale socket: the data-root lock says no daemon owns it
+    site = web.UnixSite(runner, socket_path)
+    await site.start()
+    os.chmod(socket_path, 0o660)
+    log.info("daemon started", extra={"version": __version__, "socket": socket_path,
+                                      "data_root": args.data_root, "exec_root": args.exec_root})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("daemon stopping")
+    await runner.cleanup()
+    await controller.close()
+    if os.path.exists(socket_path):
+        os.unlink(socket_path)
+    log.info("daemon stopped")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logs.setup(args.log_level)
+    try:
+        lock = _lock_data_root(args.data_root)
+    except AlreadyRunning as err:
+        print(err.code, file=sys.stderr)
+        sys.exit(1)
+    _raise_fd_limit()
+    try:
+        asyncio.run(serve(args))
+    except Exception:
+        log.exception("daemon failed")
+        sys.exit(1)
+    finally:
+        lock.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""The one exception hierarchy of the project.
+
+Every error a user can cause or meet carries its HTTP status, so the API layer
+turns any of them into Docker's ``{"message": ...}`` answer in one place, and
+callers can tell not-found from conflict without parsing text.  Drivers, IPAM
+and the DNS resolver raise these too (they import this module, never the
+controller).
+"""
+
+
+class CnmError(Exception):
+    """Base of every error the daemon reports; unexpected ones map to 500."""
+
+    status = 500
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidParameter(CnmError):
+    status = 400
+
+
+class Forbidden(CnmError):
+    status = 403
+
+
+class NotFound(CnmError):
+    status = 404
+
+
+class Conflict(CnmError):
+    status = 409
+
+
+class Internal(CnmError):
+    status = 500
+
+
+class NotImplementedByDriver(CnmError):
+    status = 501
+
+
+class Unavailable(CnmError):
+    status = 503
+
+
+class AddressInUse(Forbidden):
+    """Docker's ipamapi.ErrIPAlreadyAllocated: 403 'Address already in use'."""
+
+    def __init__(self, message: str = "Address already in use"):
+        super().__init__(message)
+
+
+class PoolOverlap(Forbidden):
+    """Docker's ipamapi.ErrPoolOverlap."""
+
+    def __init__(self, message: str = "Pool overlaps with other one on this address space"):
+        super().__init__(message)
+
+
+class NoAvailableAddress(Unavailable):
+    """Docker's ipamapi.ErrNoAvailableIPs."""
+
+    def __init__(self, message: str = "no available addresses on this pool"):
+        super().__init__(message)

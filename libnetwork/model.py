@@ -1,0 +1,117 @@
+"""The records the controller keeps and persists: networks, endpoints, sandboxes.
+
+Plain mutable dataclasses, serialised as JSON by the store.  They hold what a
+user asked for and what was allocated, never kernel handles, so that a
+restarted daemon can rebuild the kernel state from them alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class PoolRecord:
+    """One IPAM pool of a network, with what was allocated from it."""
+
+    pool_id: str
+    subnet: str
+    gateway: str | None = None          # "172.18.0.1/16"
+    ip_range: str | None = None
+    aux_addresses: dict[str, str] = field(default_factory=dict)
+    # The subnet config exactly as the user gave it, echoed back by inspect.
+    user_config: dict[str, Any] | None = None
+
+
+@dataclass
+class NetworkRecord:
+    id: str
+    name: str
+    driver: str
+    created: str
+    scope: str = "local"
+    enable_ipv6: bool = False
+    internal: bool = False
+    attachable: bool = False
+    ingress: bool = False
+    config_only: bool = False
+    config_from: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    ipam_driver: str = "default"
+    ipam_options: dict[str, str] = field(default_factory=dict)
+    ipv4_pools: list[PoolRecord] = field(default_factory=list)
+    ipv6_pools: list[PoolRecord] = field(default_factory=list)
+    predefined: bool = False
+    # True once every kernel step of create succeeded; a record left False by
+    # a crash is rolled back at the next start.
+    ready: bool = False
+
+
+@dataclass
+class EndpointRecord:
+    id: str
+    network_id: str
+    sandbox_id: str
+    name: str                            # the sandbox name, as Docker's endpoint name
+    ifname: str | None = None            # eth0, eth1, ... inside the sandbox
+    mac: str | None = None
+    ipv4: str | None = None              # "172.18.0.2/16"
+    ipv6: str | None = None
+    ipv4_pool_id: str | None = None
+    ipv6_pool_id: str | None = None
+    aliases: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    driver_opts: dict[str, str] = field(default_factory=dict)
+    # As the user asked (Docker echoes IPAMConfig back in inspect).
+    ipam_config: dict[str, Any] = field(default_factory=dict)
+    gateway_v4: str | None = None
+    gateway_v6: str | None = None
+    created_seq: int = 0                 # connection order inside the sandbox
+    ready: bool = False
+
+
+@dataclass
+class SandboxRecord:
+    id: str
+    name: str
+    hostname: str
+    created: str
+    netns_path: str
+    # "default" (own namespace), "host", "none", or "container:<sid>".
+    mode: str = "default"
+    # The daemon created the namespace (and deletes it); False when adopted
+    # with --netns or shared from another sandbox or the host.
+    owns_netns: bool = True
+    # st_dev/st_ino of the namespace when adopted, to notice it vanishing.
+    netns_identity: tuple[int, int] | None = None
+    port_bindings: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    exposed_ports: list[str] = field(default_factory=list)
+    publish_all: bool = False
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
+    extra_hosts: list[str] = field(default_factory=list)
+    next_seq: int = 0
+    ready: bool = False
+
+
+RECORD_TYPES = {"network": NetworkRecord, "endpoint": EndpointRecord, "sandbox": SandboxRecord}
+
+
+def to_dict(record: Any) -> dict[str, Any]:
+    return dataclasses.asdict(record)
+
+
+def from_dict(kind: str, data: dict[str, Any]) -> Any:
+    cls = RECORD_TYPES[kind]
+    known = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in data.items() if k in known}
+    if cls is NetworkRecord:
+        values["ipv4_pools"] = [PoolRecord(**p) for p in values.get("ipv4_pools", [])]
+        values["ipv6_pools"] = [PoolRecord(**p) for p in values.get("ipv6_pools", [])]
+    if cls is SandboxRecord and values.get("netns_identity") is not None:
+        values["netns_identity"] = tuple(values["netns_identity"])
+    return cls(**values)

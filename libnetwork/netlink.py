@@ -1,0 +1,273 @@
+"""The one netlink layer: idempotent kernel steps over pyroute2.
+
+Every ``ensure_*`` creates or verifies, every ``remove_*`` succeeds when the
+object is already gone, so that the same steps serve a first run, a retry
+and restart reconciliation.  A ``Netlink`` wraps one rtnetlink socket bound
+to one namespace; sockets are opened once and reused.  Calls block: the
+controller runs them in its kernel worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+from dataclasses import dataclass
+
+from pyroute2 import IPRoute, NetlinkError, config, netns
+
+log = logging.getLogger(__name__)
+
+# pyroute2 forks short children to enter namespaces and stops them with
+# SIGTERM.  A child that kept the daemon's asyncio signal handler would write
+# that signal into the wakeup fd it shares with the daemon, which would then
+# shut down; this makes the children take SIGTERM with the default action.
+config.disable_mp_signal = True
+
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_GONE = (errno.ENODEV, errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL)
+
+
+@dataclass(frozen=True)
+class Link:
+    index: int
+    name: str
+    kind: str | None
+    master: int | None
+    alias: str | None
+    mac: str | None
+    peer_index: int | None  # IFLA_LINK: for a veth, its peer (maybe in another netns)
+
+
+def _link_from_msg(msg) -> Link:
+    info = msg.get_attr("IFLA_LINKINFO")
+    kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
+    return Link(
+        index=msg["index"],
+        name=msg.get_attr("IFLA_IFNAME"),
+        kind=kind,
+        master=msg.get_attr("IFLA_MASTER"),
+        alias=msg.get_attr("IFLA_IFALIAS"),
+        mac=msg.get_attr("IFLA_ADDRESS"),
+        peer_index=msg.get_attr("IFLA_LINK"),
+    )
+
+
+def create_netns(path: str) -> None:
+    """Create a named network namespace bind-mounted at ``path`` (idempotent)."""
+    if is_netns(path):
+        return
+    # pyroute2 forks a short child for the unshare, so no thread of the
+    # daemon ever changes namespace.
+    netns.create(path)
+
+
+def remove_netns(path: str) -> None:
+    try:
+        netns.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def is_netns(path: str) -> bool:
+    """True when ``path`` is a live network namespace (an nsfs file)."""
+    try:
+        with open(path, "rb") as handle:
+            import fcntl
+
+            NS_GET_NSTYPE = 0xB703  # ioctl(2) on an nsfs fd
+            return fcntl.ioctl(handle.fileno(), NS_GET_NSTYPE) == 0x40000000  # CLONE_NEWNET
+    except OSError:
+        return False
+
+
+class Netlink:
+    """Idempotent link, address and route steps in one namespace."""
+
+    def __init__(self, netns_path: str | None = None):
+        self.netns_path = netns_path
+        self._ipr = IPRoute(netns=netns_path) if netns_path else IPRoute()
+
+    def close(self) -> None:
+        self._ipr.close()
+
+    # -- links -------------------------------------------------------------
+
+    def links(self) -> list[Link]:
+        return [_link_from_msg(m) for m in self._ipr.link("dump")]
+
+    def find_link(self, name: str) -> Link | None:
+        try:
+            return _link_from_msg(self._ipr.link("get", ifname=name)[0])
+        except NetlinkError as err:
+            if err.code in _GONE:
+                return None
+            raise
+
+    def find_link_by_index(self, index: int) -> Link | None:
+        try:
+            return _link_from_msg(self._ipr.link("get", index=index)[0])
+        except NetlinkError as err:
+            if err.code in _GONE:
+                return None
+            raise
+
+    def find_link_by_alias(self, alias: str) -> Link | None:
+        for link in self.links():
+            if link.alias == alias:
+                return link
+        return None
+
+    def ensure_bridge(self, name: str, mtu: int | None = None) -> Link:
+        link = self.find_link(name)
+        if link is None:
+            try:
+                self._ipr.link("add", ifname=name, kind="bridge")
+            except NetlinkError as err:
+                if err.code != errno.EEXIST:
+                    raise
+            link = self.find_link(name)
+            log.debug("bridge created", extra={"bridge": name})
+        elif link.kind != "bridge":
+            raise FileExistsError(f"{name} exists and is not a bridge")
+        changes = {"state": "up"}
+        if mtu:
+            changes["mtu"] = mtu
+        self._ipr.link("set", index=link.index, **changes)
+        return link
+
+    def ensure_veth(self, name: str, peer: str, mtu: int | None = None,
+                    master: int | None = None, peer_mac: str | None = None) -> Link:
+        """A veth pair with ``name`` here (up, on ``master``) and ``peer`` beside it."""
+        link = self.find_link(name)
+        if link is None:
+            peer_spec: dict = {"ifname": peer}
+            if peer_mac:
+                peer_spec["address"] = peer_mac
+            if mtu:
+                peer_spec["mtu"] = mtu
+            spec: dict = {"ifname": name, "kind": "veth", "peer": peer_spec}
+            if mtu:
+                spec["mtu"] = mtu
+            self._ipr.link("add", **spec)
+            link = self.find_link(name)
+        changes: dict = {"state": "up"}
+        if master is not None:
+            changes["master"] = master
+        self._ipr.link("set", index=link.index, **changes)
+        return link
+
+    def remove_link(self, name: str) -> None:
+        try:
+            self._ipr.link("del", ifname=name)
+        except NetlinkError as err:
+            if err.code not in _GONE:
+                raise
+
+    def move_to_netns(self, name: str, netns_path: str) -> None:
+        index = self._index(name)
+        self._ipr.link("set", index=index, net_ns_fd=netns_path)
+
+    def configure_link(self, index: int, *, name: str | None = None, mac: str | None = None,
+                       mtu: int | None = None, alias: str | None = None, up: bool = True) -> None:
+        changes: dict = {}
+        if name:
+            changes["ifname"] = name
+        if mac:
+            changes["address"] = mac
+        if mtu:
+            changes["mtu"] = mtu
+        if alias is not None:
+            changes["ifalias"] = alias
+        if changes:
+            # Renaming needs the link down; the first set does it all at once.
+            self._ipr.link("set", index=index, state="down")
+            self._ipr.link("set", index=index, **changes)
+        if up:
+            self._ipr.link("set", index=index, state="up")
+
+    def set_up(self, index: int) -> None:
+        self._ipr.link("set", index=index, state="up")
+
+    def _index(self, name: str) -> int:
+        link = self.find_link(name)
+        if link is None:
+            raise FileNotFoundError(f"no link {name}")
+        return link.index
+
+    # -- addresses -----------------------------------------------------------
+
+    def addresses(self, index: int) -> list[IPInterface]:
+        found = []
+        for msg in self._ipr.addr("dump", index=index):
+            addr = msg.get_attr("IFA_ADDRESS")
+            if addr:
+                found.append(ipaddress.ip_interface(f"{addr}/{msg['prefixlen']}"))
+        return found
+
+    def ensure_address(self, index: int, address: IPInterface) -> None:
+        try:
+            kwargs = {}
+            if address.version == 6:
+                # No duplicate address detection: the addresses come from IPAM,
+                # and DAD would leave them "tentative" (unusable) for a second.
+                kwargs["flags"] = 0x80  # IFA_F_NODAD
+            self._ipr.addr("add", index=index, address=str(address.ip),
+                           prefixlen=address.network.prefixlen, **kwargs)
+        except NetlinkError as err:
+            if err.code != errno.EEXIST:
+                raise
+
+    def remove_address(self, index: int, address: IPInterface) -> None:
+        try:
+            self._ipr.addr("del", index=index, address=str(address.ip),
+                           prefixlen=address.network.prefixlen)
+        except NetlinkError as err:
+            if err.code not in _GONE:
+                raise
+
+    # -- routes ---------------------------------------------------------------
+
+    def ensure_route(self, destination: IPNetwork | str, *, gateway: IPAddress | None = None,
+                     oif: int | None = None, family: int | None = None) -> None:
+        spec: dict = {"dst": str(destination)}
+        if gateway is not None:
+            spec["gateway"] = str(gateway)
+            family = family or (10 if gateway.version == 6 else 2)
+        if oif is not None:
+            spec["oif"] = oif
+        if family:
+            spec["family"] = family
+        try:
+            self._ipr.route("replace", **spec)
+        except NetlinkError as err:
+            if err.code != errno.EEXIST:
+                raise
+
+    def has_default_route(self, family: int) -> bool:
+        for msg in self._ipr.route("dump", family=family):
+            if msg["dst_len"] == 0 and msg.get_attr("RTA_TABLE") == 254 and \
+                    (msg.get_attr("RTA_GATEWAY") or msg.get_attr("RTA_MULTIPATH")):
+                return True
+        return False
+
+    def remove_route(self, destination: IPNetwork | str, *, family: int | None = None) -> None:
+        spec: dict = {"dst": str(destination)}
+        if family:
+            spec["family"] = family
+        try:
+            self._ipr.route("del", **spec)
+        except NetlinkError as err:
+            if err.code not in _GONE:
+                raise
+
+    def routes(self, family: int) -> list[IPNetwork]:
+        found = []
+        for msg in self._ipr.route("dump", family=family):
+            dst = msg.get_attr("RTA_DST")
+            if dst:
+                found.append(ipaddress.ip_network(f"{dst}/{msg['dst_len']}", strict=False))
+        return found

@@ -1,0 +1,138 @@
+"""Restart: bring the records back and make the kernel match them.
+
+Ready records are replayed through the same idempotent steps that created
+them (IPAM requests with the recorded values, driver create/join, sandbox
+attach), which recreates whatever is missing.  Records a crash left not
+ready are rolled back, and namespaces under the exec root that no record
+owns are removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+from typing import TYPE_CHECKING
+
+from .errors import CnmError
+from .ipam.api import GATEWAY_ADDRESS_TYPE, LOCAL_ADDRESS_SPACE, REQUEST_ADDRESS_TYPE, AddressRequest, PoolRequest
+from .model import NetworkRecord
+
+if TYPE_CHECKING:
+    from .controller import Controller
+
+log = logging.getLogger("cnmd")
+
+
+async def restore(ctl: Controller) -> None:
+    for record in ctl.store.load("network"):
+        ctl.networks[record.id] = record
+    for record in ctl.store.load("sandbox"):
+        ctl.sandboxes[record.id] = record
+    for record in ctl.store.load("endpoint"):
+        ctl.endpoints[record.id] = record
+    if not (ctl.networks or ctl.sandboxes):
+        return
+    log.info("restoring state", extra={"networks": len(ctl.networks), "sandboxes": len(ctl.sandboxes),
+                                       "endpoints": len(ctl.endpoints)})
+    for network in [n for n in ctl.networks.values() if n.ready]:
+        await _restore_network(ctl, network)
+    for sandbox in [s for s in ctl.sandboxes.values() if s.ready]:
+        await _restore_sandbox_namespace(ctl, sandbox)
+    for endpoint in sorted(ctl.endpoints.values(), key=lambda e: e.created_seq):
+        if endpoint.ready and endpoint.sandbox_id in ctl.sandboxes and endpoint.network_id in ctl.networks:
+            await _restore_endpoint(ctl, endpoint)
+    await _roll_back_unfinished(ctl)
+    await _remove_orphan_namespaces(ctl)
+    for sandbox in list(ctl.sandboxes.values()):
+        await ctl._after_topology_change(sandbox)
+
+
+async def _restore_network(ctl: Controller, network: NetworkRecord) -> None:
+    try:
+        if network.ipv4_pools or network.ipv6_pools:
+            await _replay_pools(ctl, network)
+        driver = ctl.driver(network.driver)
+        await ctl.kernel(driver.create_network, ctl.network_config(network))
+        log.debug("network restored", extra={"network": network.name})
+    except Exception as err:
+        log.error("network restore failed", extra={"network": network.name, "error": str(err)})
+
+
+async def _replay_pools(ctl: Controller, network: NetworkRecord) -> None:
+    ipam = ctl.ipam(network.ipam_driver)
+    if not ipam.capabilities().restore_by_replay:
+        return
+    for v6, pools in ((False, network.ipv4_pools), (True, network.ipv6_pools)):
+        for pool in pools:
+            await ctl.kernel(ipam.request_pool, PoolRequest(
+                address_space=LOCAL_ADDRESS_SPACE, pool=ipaddress.ip_network(pool.subnet),
+                sub_pool=ipaddress.ip_network(pool.ip_range) if pool.ip_range else None,
+                options=network.ipam_options, v6=v6))
+            if pool.gateway:
+                await ctl.kernel(ipam.request_address, AddressRequest(
+                    pool.pool_id, ipaddress.ip_interface(pool.gateway).ip,
+                    {REQUEST_ADDRESS_TYPE: GATEWAY_ADDRESS_TYPE}))
+            for address in pool.aux_addresses.values():
+                await ctl.kernel(ipam.request_address, AddressRequest(pool.pool_id, ipaddress.ip_address(address)))
+
+
+async def _restore_sandbox_namespace(ctl: Controller, sandbox) -> None:
+    if sandbox.owns_netns:
+        await ctl.kernel(ctl.sandbox_kernel.ensure_namespace, sandbox.netns_path)
+    elif sandbox.netns_identity and ctl._identity_of(sandbox.netns_path) != sandbox.netns_identity:
+        # The runtime's namespace went away while we were down.
+        sandbox.ready = False
+
+
+async def _restore_endpoint(ctl: Controller, endpoint) -> None:
+    network = ctl.networks[endpoint.network_id]
+    sandbox = ctl.sandboxes[endpoint.sandbox_id]
+    if not (network.ready and sandbox.ready):
+        endpoint.ready = False
+        return
+    try:
+        ipam = ctl.ipam(network.ipam_driver) if (network.ipv4_pools or network.ipv6_pools) else None
+        if ipam is not None and ipam.capabilities().restore_by_replay:
+            for pool_id, address in ((endpoint.ipv4_pool_id, endpoint.ipv4), (endpoint.ipv6_pool_id, endpoint.ipv6)):
+                if pool_id and address:
+                    await ctl.kernel(ipam.request_address,
+                                     AddressRequest(pool_id, ipaddress.ip_interface(address).ip))
+        async with contextlib.AsyncExitStack() as undo:
+            await ctl._plumb_endpoint(network, sandbox, endpoint, endpoint.mac, undo)
+            undo.pop_all()
+        log.debug("endpoint restored", extra={"network": network.name, "sandbox": sandbox.name})
+    except Exception as err:
+        log.error("endpoint restore failed", extra={
+            "network": network.name, "sandbox": sandbox.name, "error": str(err)})
+
+
+async def _roll_back_unfinished(ctl: Controller) -> None:
+    for endpoint in [e for e in ctl.endpoints.values() if not e.ready]:
+        log.info("rolling back unfinished connect", extra={"endpoint": endpoint.id[:12], "sandbox": endpoint.name})
+        with contextlib.suppress(CnmError):
+            await ctl._remove_endpoint(endpoint)
+    for sandbox in [s for s in ctl.sandboxes.values() if not s.ready]:
+        log.info("rolling back unfinished sandbox", extra={"sandbox": sandbox.name})
+        with contextlib.suppress(CnmError):
+            await ctl._delete_sandbox(sandbox)
+    for network in [n for n in ctl.networks.values() if not n.ready]:
+        log.info("rolling back unfinished network", extra={"network": network.name})
+        with contextlib.suppress(CnmError):
+            await ctl._delete_network(network)
+
+
+async def _remove_orphan_namespaces(ctl: Controller) -> None:
+    owned = {s.netns_path for s in ctl.sandboxes.values() if s.owns_netns}
+    for path in ctl.sandbox_kernel.owned_paths():
+        if path not in owned:
+            log.info("removing orphan namespace", extra={"netns": path})
+            await ctl.kernel(ctl.sandbox_kernel.remove_namespace, path)
+    known = set(ctl.sandboxes)
+    with contextlib.suppress(FileNotFoundError):
+        for name in os.listdir(ctl.files_root):
+            if name not in known:
+                import shutil
+
+                shutil.rmtree(os.path.join(ctl.files_root, name), ignore_errors=True)

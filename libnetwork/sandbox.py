@@ -1,0 +1,120 @@
+"""The kernel side of sandboxes: namespaces and the interfaces plumbed into them.
+
+Every driver's ``join`` answers with the name of an interface it made in the
+daemon's namespace; ``Sandboxes.attach`` moves it into the sandbox, renames
+it, sets MAC, MTU, addresses and routes.  The sandbox-side interface carries
+the endpoint ID as its alias, so it is found again after a restart and a
+repeated ``attach`` only verifies.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import socket
+from dataclasses import dataclass
+
+from .netlink import Netlink, create_netns, is_netns, remove_netns
+
+log = logging.getLogger(__name__)
+
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """Everything needed to plumb one endpoint into one sandbox."""
+
+    eid: str
+    src_name: str
+    ifname: str
+    mac: str | None
+    mtu: int | None
+    addresses: tuple[IPInterface, ...]
+    routes: tuple[tuple[str, str | None], ...] = ()   # (destination, next hop or None)
+
+
+class Sandboxes:
+    """Namespaces under the exec root, and one cached netlink socket each."""
+
+    def __init__(self, host: Netlink, netns_dir: str):
+        self.host = host
+        self.netns_dir = netns_dir
+        self._sockets: dict[str, Netlink] = {}
+
+    def path_for(self, sid: str) -> str:
+        return os.path.join(self.netns_dir, sid[:12])
+
+    def owned_paths(self) -> list[str]:
+        try:
+            return [os.path.join(self.netns_dir, n) for n in os.listdir(self.netns_dir)]
+        except FileNotFoundError:
+            return []
+
+    def netlink(self, path: str) -> Netlink:
+        sock = self._sockets.get(path)
+        if sock is None:
+            sock = self._sockets[path] = Netlink(path)
+        return sock
+
+    def forget(self, path: str) -> None:
+        sock = self._sockets.pop(path, None)
+        if sock is not None:
+            sock.close()
+
+    def ensure_namespace(self, path: str) -> None:
+        os.makedirs(self.netns_dir, exist_ok=True)
+        create_netns(path)
+        lo = self.netlink(path).find_link("lo")
+        self.netlink(path).set_up(lo.index)
+
+    def remove_namespace(self, path: str) -> None:
+        self.forget(path)
+        remove_netns(path)
+
+    @staticmethod
+    def exists(path: str) -> bool:
+        return is_netns(path)
+
+    def attach(self, path: str, spec: Attachment) -> None:
+        inside = self.netlink(path)
+        link = inside.find_link_by_alias(spec.eid)
+        if link is None:
+            self.host.move_to_netns(spec.src_name, path)
+            moved = inside.find_link(spec.src_name)
+            inside.configure_link(moved.index, name=spec.ifname, mac=spec.mac,
+                                  mtu=spec.mtu, alias=spec.eid)
+            link = inside.find_link(spec.ifname)
+        else:
+            inside.set_up(link.index)
+        for address in spec.addresses:
+            inside.ensure_address(link.index, address)
+        for destination, next_hop in spec.routes:
+            gateway = ipaddress.ip_address(next_hop) if next_hop else None
+            family = socket.AF_INET6 if ":" in destination else socket.AF_INET
+            inside.ensure_route(destination, gateway=gateway, oif=link.index, family=family)
+
+    def detach(self, path: str, eid: str) -> None:
+        """Remove the endpoint's interface from the sandbox (a veth takes its peer along)."""
+        if not is_netns(path):
+            return
+        inside = self.netlink(path)
+        link = inside.find_link_by_alias(eid)
+        if link is not None:
+            inside.remove_link(link.name)
+
+    def set_default_route(self, path: str, eid: str, gateway: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+        inside = self.netlink(path)
+        link = inside.find_link_by_alias(eid)
+        if link is None:
+            return
+        family = socket.AF_INET6 if gateway.version == 6 else socket.AF_INET
+        inside.ensure_route("default" if family == socket.AF_INET else "::/0",
+                            gateway=gateway, oif=link.index, family=family)
+
+    def has_default_route(self, path: str, version: int) -> bool:
+        return self.netlink(path).has_default_route(socket.AF_INET6 if version == 6 else socket.AF_INET)
+
+    def interface_names(self, path: str) -> set[str]:
+        return {link.name for link in self.netlink(path).links()}
