@@ -5,12 +5,13 @@ hands out addresses) is tested without root and replayed at start-up.
 
 Why free intervals instead of a bitmap: Docker keeps a run-length encoded
 bitmap per pool; a plain bitmap of a /8 (16M addresses) or of a /64 cannot be
-held at all.  Here the *free* space is a set of disjoint inclusive intervals
-of ordinals (offsets from the network address) in a ``SortedDict`` keyed by
-interval start.  Every allocation splits at most one interval, so there are
-at most ``allocated + 1`` intervals: memory follows the number of allocated
-addresses, never the size of the pool.  Each operation is one bisect plus a
-constant number of edits: O(log n).
+held at all.  Here the *free* space is a set of disjoint inclusive runs of
+ordinals (offsets from the network address): their ends in a ``SortedList``,
+and two dicts end->start and start->end.  Every allocation splits at most one
+run, so there are at most ``allocated + 1`` runs: memory follows the number
+of allocated addresses, never the size of the pool.  An operation is at most
+one bisect of the ends plus O(1) dict edits (O(log n)); the common cycle of
+taking the lowest free address and giving it back edits only the dicts.
 
 Semantics follow Docker's ``bitmap``/``addrset`` (moby:v26.1.5:libnetwork/
 bitmap/sequence.go, ipam/allocator.go):
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from sortedcontainers import SortedDict
+from sortedcontainers import SortedList
 
 from libnetwork import errors
 from libnetwork.ipam.api import IPAddress, IPNetwork
@@ -41,14 +42,15 @@ OUT_OF_RANGE = "requested address is out of range"
 class AddressSet:
     """Allocated addresses of one pool, stored as the free intervals around them."""
 
-    __slots__ = ("_pool", "_base", "_size", "_free", "_allocated", "_cursor", "_reserved")
+    __slots__ = ("_pool", "_base", "_size", "_ends", "_start_of", "_end_of", "_allocated", "_cursor", "_reserved")
 
     def __init__(self, pool: IPNetwork, *, reserve: bool = True) -> None:
         self._pool = pool
         self._base = int(pool.network_address)
         self._size = pool.num_addresses
-        # start ordinal -> end ordinal (inclusive) of each free run.
-        self._free: SortedDict = SortedDict({0: self._size - 1})
+        self._ends: SortedList = SortedList([self._size - 1])  # last ordinal of each free run
+        self._start_of: dict[int, int] = {self._size - 1: 0}  # run end -> run start
+        self._end_of: dict[int, int] = {0: self._size - 1}  # run start -> run end
         self._allocated = 0
         self._cursor = 0
         reserved: list[int] = []
@@ -58,7 +60,7 @@ class AddressSet:
             elif pool.prefixlen <= 30:
                 reserved = [0, self._size - 1]
         for ordinal in reserved:
-            self._take(ordinal)
+            self._take(*self._first_free_from(ordinal, ordinal))  # type: ignore[misc]
         self._reserved = frozenset(reserved)
 
     # -- queries -------------------------------------------------------------
@@ -78,7 +80,7 @@ class AddressSet:
     @property
     def interval_count(self) -> int:
         """Free runs held; what the memory use is proportional to."""
-        return len(self._free)
+        return len(self._ends)
 
     def __contains__(self, address: object) -> bool:
         """Whether ``address`` is allocated (or reserved)."""
@@ -97,23 +99,25 @@ class AddressSet:
         to the start of the range, as Docker's ``SetAnyInRange(serial=true)``.
         """
         lo, hi = self._range(within)
-        ordinal = None
+        found = None
         if serial and lo < self._cursor <= hi:
-            ordinal = self._first_free_from(self._cursor, hi)
-        if ordinal is None:
-            ordinal = self._first_free_from(lo, hi)
-        if ordinal is None:
+            found = self._first_free_from(self._cursor, hi)
+        if found is None:
+            found = self._first_free_from(lo, hi)
+        if found is None:
             raise errors.NoAvailableAddress()
-        self._take(ordinal)
+        ordinal, end = found
+        self._take(ordinal, end)
         self._cursor = ordinal + 1
         return self._address(ordinal)
 
     def allocate(self, address: IPAddress) -> IPAddress:
         """Take one given address anywhere in the pool (not only the sub-range)."""
         ordinal = self._ordinal(address)
-        if not self._is_free(ordinal):
+        found = self._first_free_from(ordinal, ordinal)
+        if found is None:
             raise errors.AddressInUse()
-        self._take(ordinal)
+        self._take(*found)
         return address
 
     def release(self, address: IPAddress) -> None:
@@ -155,48 +159,60 @@ class AddressSet:
         return lo, lo + within.num_addresses - 1
 
     # -- free intervals ------------------------------------------------------
+    # Runs are sorted by their *end*: taking the lowest address of a run, and
+    # giving it back, moves only its start, which lives in the dicts.  So the
+    # usual cycle (lowest free, later released) never edits the SortedList.
 
-    def _is_free(self, ordinal: int) -> bool:
-        i = self._free.bisect_right(ordinal) - 1
-        return i >= 0 and self._free.peekitem(i)[1] >= ordinal
-
-    def _first_free_from(self, lo: int, hi: int) -> int | None:
-        """Lowest free ordinal in [lo, hi], or None."""
-        free = self._free
-        i = free.bisect_right(lo) - 1
-        if i >= 0 and free.peekitem(i)[1] >= lo:
-            return lo
-        if i + 1 < len(free):
-            start = free.peekitem(i + 1)[0]
-            if start <= hi:
-                return start
+    def _ceiling(self, ordinal: int) -> int | None:
+        """End of the first run ending at or after ``ordinal``."""
+        ends = self._ends
+        if not ends:
+            return None
+        first = ends[0]
+        if first >= ordinal:
+            return first
+        for end in ends.irange(minimum=ordinal):
+            return end
         return None
 
-    def _take(self, ordinal: int) -> None:
-        """Mark a free ordinal used by splitting the run that holds it."""
-        free = self._free
-        start, end = free.peekitem(free.bisect_right(ordinal) - 1)
-        if start == ordinal:
-            del free[start]
+    def _is_free(self, ordinal: int) -> bool:
+        end = self._ceiling(ordinal)
+        return end is not None and self._start_of[end] <= ordinal
+
+    def _first_free_from(self, lo: int, hi: int) -> tuple[int, int] | None:
+        """Lowest free ordinal in [lo, hi] and the end of its run, or None."""
+        end = self._ceiling(lo)
+        if end is None:
+            return None
+        found = max(self._start_of[end], lo)
+        return (found, end) if found <= hi else None
+
+    def _take(self, ordinal: int, end: int) -> None:
+        """Mark a free ordinal of the run ending at ``end`` used, splitting the run."""
+        start = self._start_of[end]
+        del self._end_of[start]
+        if end == ordinal:
+            self._ends.remove(end)
+            del self._start_of[end]
         else:
-            free[start] = ordinal - 1
-        if end > ordinal:
-            free[ordinal + 1] = end
+            self._start_of[end] = ordinal + 1
+            self._end_of[ordinal + 1] = end
+        if start < ordinal:
+            self._ends.add(ordinal - 1)
+            self._start_of[ordinal - 1] = start
+            self._end_of[start] = ordinal - 1
         self._allocated += 1
 
     def _give(self, ordinal: int) -> None:
         """Mark a used ordinal free, merging it with the runs on either side."""
-        free = self._free
-        i = free.bisect_right(ordinal)
-        start, end = ordinal, ordinal
-        if i < len(free):
-            right_start, right_end = free.peekitem(i)
-            if right_start == ordinal + 1:
-                del free[right_start]
-                end = right_end
-        if i > 0:
-            left_start, left_end = free.peekitem(i - 1)
-            if left_end == ordinal - 1:
-                start = left_start
-        free[start] = end
+        left_start = self._start_of.pop(ordinal - 1, None)
+        right_end = self._end_of.pop(ordinal + 1, None)
+        start = ordinal if left_start is None else left_start
+        end = ordinal if right_end is None else right_end
+        if left_start is not None:
+            self._ends.remove(ordinal - 1)
+        if right_end is None:
+            self._ends.add(ordinal)
+        self._start_of[end] = start
+        self._end_of[start] = end
         self._allocated -= 1

@@ -18,7 +18,9 @@ net = ipaddress.ip_network
 
 def check_invariants(aset: AddressSet) -> None:
     """Free runs are sorted, disjoint, merged, and account for every address."""
-    runs = list(aset._free.items())
+    runs = [(aset._start_of[end], end) for end in aset._ends]
+    assert len(aset._end_of) == len(aset._start_of) == len(runs)
+    assert all(aset._end_of[start] == end for start, end in runs)
     total = 0
     for (start, end), nxt in zip(runs, runs[1:] + [None]):
         assert start <= end

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The single-host tour: a daemon in a throwaway "host" namespace, two networks,
+# sandboxes that ping each other, connect/disconnect, exec, inspect, rm.
+# Nothing outside the throwaway namespace is touched; everything is removed at exit.
+set -euo pipefail
+
+HOSTNS="cnm-demo-$$"
+ROOT="$(mktemp -d /tmp/cnm-demo.XXXXXX)"
+SOCK="$ROOT/exec/cnm.sock"
+export CNM_HOST="unix://$SOCK"
+
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+
+cleanup() {
+    set +e
+    [ -n "${DAEMON_PID:-}" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
+    for ns in "$ROOT"/exec/netns/*; do [ -e "$ns" ] && umount -l "$ns" 2>/dev/null; done
+    umount -l "$ROOT/exec/netns" 2>/dev/null
+    ip netns delete "$HOSTNS" 2>/dev/null
+    rm -rf "$ROOT"
+}
+trap cleanup EXIT
+
+ip netns add "$HOSTNS"
+ip -n "$HOSTNS" link set lo up
+echo "starting cnmd in namespace $HOSTNS (log: $ROOT/cnmd.log)"
+nsenter --net="/run/netns/$HOSTNS" cnmd --data-root "$ROOT/data" --exec-root "$ROOT/exec" >"$ROOT/cnmd.log" 2>&1 &
+DAEMON_PID=$!
+for _ in $(seq 100); do cnm version >/dev/null 2>&1 && break; sleep 0.1; done
+
+step cnm network ls
+step cnm network create --subnet 10.10.0.0/24 frontend
+step cnm network create backend
+step cnm sandbox create --name web --network frontend
+step cnm sandbox create --name db --network backend --ip 172.18.0.10
+step cnm sandbox ls
+step cnm network connect --alias api backend web
+step cnm exec web -- ip -br addr
+step cnm exec web -- ping -c 2 -W 2 172.18.0.10
+step cnm exec web -- cat /etc/hosts
+step cnm network inspect backend --format '{{range .Containers}}{{.Name}} {{.IPv4Address}}{{println}}{{end}}'
+step cnm network disconnect backend web
+if cnm exec web -- ping -c 1 -W 1 172.18.0.10 >/dev/null 2>&1; then
+    echo "unexpected: web still reaches db after disconnect"; exit 1
+fi
+echo "web no longer reaches db after disconnect"
+echo
+echo "the same daemon answers the real docker CLI:"
+step env DOCKER_HOST="$CNM_HOST" docker network ls
+step cnm sandbox rm -f web db
+step cnm network rm frontend backend
+echo
+echo "demo finished: everything it made is being removed"

@@ -1,0 +1,20 @@
+"""``cnm``: the command-line client of cnmd.
+
+Mirrors the docker CLI's network commands (flags, request bodies, output
+formats, exit statuses) and adds sandbox commands in the shape of docker's
+container commands.  It starts often (every test and lab step), so it imports
+only the standard library, and each module only when its command runs:
+
+- main.py      entry point, dispatch, exit statuses
+- commands.py  the command tree: names, flags, help
+- flags.py     pflag-style argument parsing and docker-style help
+- client.py    HTTP/1.1 over the daemon's unix socket (http.client)
+- bodies.py    request bodies from flags (pure)
+- ports.py     -p/--publish and --expose parsing (pure)
+- formatting.py  the Go text/template subset behind --format
+- gotypes.py   docker's typed view of inspect output for templates
+- tables.py    table alignment (Go tabwriter), natural sort, list formats
+- views.py     what ls/inspect/port print (pure)
+- network.py, sandbox.py, system.py  the commands
+- nsexec.py    entering a sandbox's namespaces for ``cnm exec`` (ctypes)
+"""

@@ -1,0 +1,207 @@
+"""HTTP/1.1 to cnmd over its unix socket (or plain TCP), stdlib only.
+
+The CLI starts once per command, so it avoids any HTTP library beyond
+http.client, and imports even that only when a request is made.  Errors
+come back as Docker's ``{"message": ...}``; :class:`DaemonError` carries the
+status so callers can treat 404 specially (``rm -f``), and prints as the
+docker CLI does: ``Error response from daemon: <message>``.
+"""
+
+import json
+import os
+import socket
+
+DEFAULT_HOST = "unix:///run/cnm/cnm.sock"
+HOST_ENV = "CNM_HOST"
+
+
+class DaemonError(Exception):
+    """The daemon answered with a status >= 400."""
+
+    def __init__(self, status, message):
+        super().__init__("Error response from daemon: %s" % message)
+        self.status = status
+        self.message = message
+
+
+class ConnectError(Exception):
+    """The daemon could not be reached at all."""
+
+
+def parse_host(host):
+    """Split ``unix:///path`` / ``tcp://h:p`` / ``/path`` into (scheme, address)."""
+    if host.startswith("unix://"):
+        path = host[len("unix://"):]
+        if not path:
+            raise ValueError("invalid host %r: empty socket path" % host)
+        return "unix", path
+    if host.startswith("/"):
+        return "unix", host
+    if host.startswith("tcp://") or host.startswith("http://"):
+        rest = host.split("://", 1)[1].rstrip("/")
+        hostname, sep, port = rest.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError("invalid host %r: a port is required" % host)
+        return "tcp", (hostname.strip("[]") or "127.0.0.1", int(port))
+    raise ValueError("invalid host %r: use unix:///path or tcp://host:port" % host)
+
+
+def resolve_host(flag_value=None):
+    """-H wins over $CNM_HOST, which wins over the default socket."""
+    return flag_value or os.environ.get(HOST_ENV) or DEFAULT_HOST
+
+
+def encode_query(params):
+    """Build a query string; ``None`` values are left out."""
+    from urllib.parse import quote
+
+    parts = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        parts.append("%s=%s" % (quote(key, safe=""), quote(str(value), safe="")))
+    return "&".join(parts)
+
+
+def _connection_class():
+    import http.client
+
+    class UnixHTTPConnection(http.client.HTTPConnection):
+        """http.client over an AF_UNIX stream socket."""
+
+        def __init__(self, path, timeout=None):
+            super().__init__("localhost", timeout=timeout)
+            self.socket_path = path
+
+        def connect(self):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                if self.timeout is not None:
+                    sock.settimeout(self.timeout)
+                sock.connect(self.socket_path)
+            except BaseException:
+                sock.close()
+                raise
+            self.sock = sock
+
+    return http.client, UnixHTTPConnection
+
+
+class Response:
+    """Status, headers and body of one answer."""
+
+    __slots__ = ("status", "reason", "headers", "body")
+
+    def __init__(self, status, reason, headers, body):
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        if not self.body:
+            return None
+        return json.loads(self.body)
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+
+class Client:
+    """One connection to the daemon, reused for every request of a command."""
+
+    def __init__(self, host, timeout=None):
+        self.host = host
+        self.scheme, self.address = parse_host(host)
+        self.timeout = timeout
+        self._conn = None
+
+    def _connect(self):
+        if self._conn is None:
+            http_client, unix_conn = _connection_class()
+            if self.scheme == "unix":
+                self._conn = unix_conn(self.address, timeout=self.timeout)
+            else:
+                self._conn = http_client.HTTPConnection(*self.address, timeout=self.timeout)
+        return self._conn
+
+    def close(self):
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def request(self, method, path, query=None, body=None):
+        """Send one request; raise DaemonError for >= 400, ConnectError if unreachable."""
+        url = path
+        if query:
+            qs = encode_query(query)
+            if qs:
+                url = "%s?%s" % (path, qs)
+        headers = {"User-Agent": "cnm-cli"}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        conn = self._connect()
+        try:
+            conn.request(method, url, body=payload, headers=headers)
+            raw = conn.getresponse()
+            data = raw.read()
+        except (FileNotFoundError, ConnectionRefusedError) as err:
+            self.close()
+            raise ConnectError(
+                "Cannot connect to the cnm daemon at %s. Is cnmd running? (%s)"
+                % (self.host, err.strerror or err)) from None
+        except PermissionError as err:
+            self.close()
+            raise ConnectError(
+                "permission denied while trying to connect to the cnm daemon socket at %s: %s"
+                % (self.host, err.strerror or err)) from None
+        except OSError as err:
+            self.close()
+            raise ConnectError("error during connect to %s: %s" % (self.host, err)) from None
+        except Exception as err:  # http.client.HTTPException and friends
+            self.close()
+            raise ConnectError("error reading response from %s: %r" % (self.host, err)) from None
+        resp = Response(raw.status, raw.reason, raw.headers, data)
+        if resp.status >= 400:
+            raise DaemonError(resp.status, _error_message(resp, method, url))
+        return resp
+
+    def get(self, path, query=None):
+        return self.request("GET", path, query=query)
+
+    def post(self, path, body=None, query=None):
+        return self.request("POST", path, query=query, body=body)
+
+    def delete(self, path, query=None):
+        return self.request("DELETE", path, query=query)
+
+
+def _error_message(resp, method, url):
+    """The message docker's client would show for an error answer."""
+    ctype = (resp.headers.get("Content-Type") or "").split(";")[0].strip()
+    if resp.body and ctype == "application/json":
+        try:
+            data = json.loads(resp.body)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("message"), str):
+            return data["message"]
+    text = resp.text.strip()
+    if text:
+        return text
+    return ("request returned %s for API route and version %s, check if the server "
+            "supports the requested API version" % (_status_text(resp), url))
+
+
+def _status_text(resp):
+    return "%d %s" % (resp.status, resp.reason) if resp.reason else str(resp.status)
+
+
+def path_quote(name):
+    """Quote a user-supplied name for use as one path segment."""
+    from urllib.parse import quote
+
+    return quote(name, safe="")

@@ -1,0 +1,173 @@
+"""The command tree: names, flags and help text of every ``cnm`` command.
+
+Kept apart from the code that runs the commands so that ``--help`` and
+parsing need no imports beyond flags.py, and so tests can parse arguments
+without a daemon.  Flag names, shorthands and defaults are docker's.
+"""
+
+from .validators import validate_filter, validate_label, validate_link
+from .flags import Command, Flag
+
+MANAGEMENT = "Management Commands"
+
+
+def _format_flag(short=None, help_text="Format output using a custom template"):
+    return Flag("format", short, "string", help=help_text)
+
+
+def network_commands():
+    return Command(
+        "network", "network COMMAND", "Manage networks", group=MANAGEMENT, subcommands=[
+            Command("connect", "connect [OPTIONS] NETWORK SANDBOX", "Connect a sandbox to a network",
+                    nargs=(2, 2), run="network:run_connect", flags=[
+                        Flag("ip", kind="string", help='IPv4 address (e.g., "172.30.100.104")'),
+                        Flag("ip6", kind="string", help='IPv6 address (e.g., "2001:db8::33")'),
+                        Flag("link", kind="list", validator=validate_link,
+                             help="Add link to another sandbox"),
+                        Flag("alias", kind="slice", help="Add network-scoped alias for the sandbox"),
+                        Flag("link-local-ip", kind="slice",
+                             help="Add a link-local address for the sandbox"),
+                        Flag("driver-opt", kind="slice", help="driver options for the network"),
+                        Flag("gw-priority", kind="int",
+                             help="Highest gw-priority provides the default gateway. "
+                                  "Accepts positive and negative values."),
+                    ]),
+            Command("create", "create [OPTIONS] NETWORK", "Create a network",
+                    nargs=(1, 1), run="network:run_create", flags=[
+                        Flag("attachable", help="Enable manual sandbox attachment"),
+                        Flag("aux-address", kind="map",
+                             help="Auxiliary IPv4 or IPv6 addresses used by Network driver"),
+                        Flag("config-from", kind="string",
+                             help="The network from which to copy the configuration"),
+                        Flag("config-only", help="Create a configuration only network"),
+                        Flag("driver", "d", "string", default="bridge",
+                             help="Driver to manage the Network"),
+                        Flag("gateway", kind="slice",
+                             help="IPv4 or IPv6 Gateway for the master subnet"),
+                        Flag("ingress", help="Create swarm routing-mesh network"),
+                        Flag("internal", help="Restrict external access to the network"),
+                        Flag("ip-range", kind="slice", help="Allocate sandbox ip from a sub-range"),
+                        Flag("ipam-driver", kind="string", default="default",
+                             help="IP Address Management Driver"),
+                        Flag("ipam-opt", kind="map", help="Set IPAM driver specific options"),
+                        Flag("ipv4", default=True, help="Enable or disable IPv4 address assignment"),
+                        Flag("ipv6", help="Enable or disable IPv6 address assignment"),
+                        Flag("label", kind="list", validator=validate_label,
+                             help="Set metadata on a network"),
+                        Flag("opt", "o", "map", help="Set driver specific options"),
+                        Flag("scope", kind="string", help="Control the network's scope"),
+                        Flag("subnet", kind="slice",
+                             help="Subnet in CIDR format that represents a network segment"),
+                    ]),
+            Command("disconnect", "disconnect [OPTIONS] NETWORK SANDBOX",
+                    "Disconnect a sandbox from a network",
+                    nargs=(2, 2), run="network:run_disconnect", flags=[
+                        Flag("force", "f", help="Force the sandbox to disconnect from a network"),
+                    ]),
+            Command("inspect", "inspect [OPTIONS] NETWORK [NETWORK...]",
+                    "Display detailed information on one or more networks",
+                    nargs=(1, None), run="network:run_inspect", flags=[
+                        _format_flag("f", "Format output using a custom template:\n"
+                                     "'json':             Print in JSON format\n"
+                                     "'TEMPLATE':         Print output using the given Go template"),
+                        Flag("verbose", "v", help="Verbose output for diagnostics"),
+                    ]),
+            Command("ls", "ls [OPTIONS]", "List networks", aliases=("list",),
+                    run="network:run_ls", flags=[
+                        Flag("filter", "f", "filter", validator=validate_filter,
+                             help='Provide filter values (e.g. "driver=bridge")'),
+                        _format_flag(),
+                        Flag("no-trunc", help="Do not truncate the output"),
+                        Flag("quiet", "q", help="Only display network IDs"),
+                    ]),
+            Command("prune", "prune [OPTIONS]", "Remove all unused networks",
+                    run="network:run_prune", flags=[
+                        Flag("filter", kind="filter", validator=validate_filter,
+                             help='Provide filter values (e.g. "until=<timestamp>")'),
+                        Flag("force", "f", help="Do not prompt for confirmation"),
+                    ]),
+            Command("rm", "rm NETWORK [NETWORK...]", "Remove one or more networks",
+                    aliases=("remove",), nargs=(1, None), run="network:run_rm", flags=[
+                        Flag("force", "f", help="Do not error if the network does not exist"),
+                    ]),
+        ])
+
+
+def sandbox_commands():
+    return Command(
+        "sandbox", "sandbox COMMAND", "Manage sandboxes", group=MANAGEMENT, subcommands=[
+            Command("create", "create [OPTIONS]", "Create a sandbox (a network namespace)",
+                    nargs=(0, 0), run="sandbox:run_create", flags=[
+                        Flag("alias", kind="list", help="Add network-scoped alias for the sandbox"),
+                        Flag("network-alias", kind="list", hidden=True,
+                             help="Add network-scoped alias for the sandbox"),
+                        Flag("expose", kind="list", help="Expose a port or a range of ports"),
+                        Flag("hostname", "h", "string", help="Sandbox host name"),
+                        Flag("ip", kind="string", help='IPv4 address (e.g., "172.30.100.104")'),
+                        Flag("ip6", kind="string", help='IPv6 address (e.g., "2001:db8::33")'),
+                        Flag("mac-address", kind="string",
+                             help='MAC address (e.g., "92:d0:c6:0a:29:33")'),
+                        Flag("name", kind="string", help="Assign a name to the sandbox"),
+                        Flag("netns", kind="string",
+                             help="Adopt an existing network namespace (path) instead of creating one"),
+                        Flag("network", kind="list",
+                             help="Connect the sandbox to a network (repeatable; first one "
+                                  "gets --ip/--ip6/--alias/--mac-address)"),
+                        Flag("net", kind="list", dest="network", hidden=True),
+                        Flag("publish", "p", "list", help="Publish a sandbox's port(s) to the host"),
+                        Flag("publish-all", "P", help="Publish all exposed ports to random ports"),
+                    ]),
+            Command("inspect", "inspect [OPTIONS] SANDBOX [SANDBOX...]",
+                    "Display detailed information on one or more sandboxes",
+                    nargs=(1, None), run="sandbox:run_inspect", flags=[
+                        _format_flag("f", "Format output using a custom template:\n"
+                                     "'json':             Print in JSON format\n"
+                                     "'TEMPLATE':         Print output using the given Go template"),
+                    ]),
+            Command("ls", "ls [OPTIONS]", "List sandboxes", aliases=("list", "ps"),
+                    run="sandbox:run_ls", flags=[
+                        Flag("filter", "f", "filter", validator=validate_filter,
+                             help='Filter output based on conditions provided (name, id, network)'),
+                        _format_flag(),
+                        Flag("no-trunc", help="Don't truncate output"),
+                        Flag("quiet", "q", help="Only display sandbox IDs"),
+                    ]),
+            Command("rm", "rm [OPTIONS] SANDBOX [SANDBOX...]", "Remove one or more sandboxes",
+                    aliases=("remove",), nargs=(1, None), run="sandbox:run_rm", flags=[
+                        Flag("force", "f", help="Force the removal of a sandbox still connected to networks"),
+                    ]),
+        ])
+
+
+def root_command():
+    root = Command(
+        "cnm", "cnm [OPTIONS] COMMAND", "Command-line client for cnmd, the CNM networking daemon",
+        flags=[
+            Flag("host", "H", "string",
+                 help="Daemon socket to connect to (default $CNM_HOST or unix:///run/cnm/cnm.sock)"),
+            Flag("version", "v", help="Print version information and quit"),
+        ],
+        interspersed=False,
+        subcommands=[
+            Command("exec", "exec [OPTIONS] SANDBOX COMMAND [ARG...]",
+                    "Execute a command inside a sandbox's network namespace",
+                    long="Execute a command inside a sandbox's network namespace, with the "
+                         "sandbox's /etc/resolv.conf,\n/etc/hosts, /etc/hostname, hostname and "
+                         "/sys/class/net.  A '--' before COMMAND is allowed.",
+                    nargs=(2, None), interspersed=False, run="sandbox:run_exec", flags=[
+                        Flag("env", "e", "list", help="Set environment variables"),
+                        Flag("interactive", "i", help="Keep STDIN open (always the case)"),
+                        Flag("tty", "t", help="Accepted for docker compatibility; the terminal is inherited"),
+                        Flag("user", "u", "string",
+                             help='Username or UID (format: "<name|uid>[:<group|gid>]")'),
+                        Flag("workdir", "w", "string", help="Working directory for the command"),
+                    ]),
+            Command("port", "port SANDBOX [PRIVATE_PORT[/PROTO]]",
+                    "List port mappings or a specific mapping for the sandbox",
+                    nargs=(1, 2), run="sandbox:run_port"),
+            Command("version", "version [OPTIONS]", "Show the cnm version information",
+                    run="system:run_version", flags=[_format_flag("f")]),
+        ])
+    root.add(network_commands())
+    root.add(sandbox_commands())
+    return root

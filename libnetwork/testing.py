@@ -1,0 +1,201 @@
+"""Pytest fixtures for tests that need a real kernel: a daemon in a throwaway host.
+
+Shipped in the package so that driver and plugin authors can test against a
+real daemon the same way this project does::
+
+    # conftest.py
+    pytest_plugins = ["libnetwork.testing"]
+
+    def test_my_driver(cnmd):
+        cnmd.cnm("network", "create", "-d", "mine", "n1")
+
+``cnmd`` starts the daemon inside a fresh network namespace that stands for
+the host, with its own data and exec roots, and afterwards removes the
+namespace and every sandbox namespace the daemon made, so nothing touches the
+machine's own interfaces, routes or firewall.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+
+NETNS_DIR = "/run/netns"
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create network namespaces")
+
+
+def add_netns(name: str) -> str:
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    return os.path.join(NETNS_DIR, name)
+
+
+def delete_netns(name: str) -> None:
+    subprocess.run(["ip", "netns", "delete", name], check=False, stderr=subprocess.DEVNULL)
+
+
+def run_in(netns_path: str, *argv: str, check: bool = True, timeout: float = 30, **kwargs) -> subprocess.CompletedProcess:
+    """Run a command in a namespace (nsenter, which keeps /sys as it is)."""
+    return subprocess.run(["nsenter", f"--net={netns_path}", *argv], check=check, capture_output=True,
+                          text=True, timeout=timeout, **kwargs)
+
+
+@dataclass
+class Daemon:
+    """A running cnmd in its own host namespace."""
+
+    name: str
+    root: str
+    netns_path: str
+    extra_args: tuple[str, ...] = ()
+    process: subprocess.Popen | None = None
+    log_path: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def data_root(self) -> str:
+        return os.path.join(self.root, "data")
+
+    @property
+    def exec_root(self) -> str:
+        return os.path.join(self.root, "exec")
+
+    @property
+    def socket(self) -> str:
+        return os.path.join(self.exec_root, "cnm.sock")
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.socket}"
+
+    def start(self, *extra: str, wait: float = 20) -> None:
+        self.log_path = os.path.join(self.root, "cnmd.log")
+        log = open(self.log_path, "a")
+        argv = ["nsenter", f"--net={self.netns_path}", "cnmd", "--data-root", self.data_root,
+                "--exec-root", self.exec_root, "--log-level", "debug", *self.extra_args, *extra]
+        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"cnmd exited with {self.process.returncode}:\n{self.log()}")
+            if os.path.exists(self.socket) and self.cnm("version", check=False).returncode == 0:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"cnmd did not answer within {wait}s:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def kill9(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def log(self) -> str:
+        try:
+            with open(self.log_path) as handle:
+                return handle.read()
+        except OSError:
+            return ""
+
+    def cnm(self, *argv: str, check: bool = True, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess:
+        result = subprocess.run(["cnm", "-H", self.host, *argv], capture_output=True, text=True,
+                                timeout=timeout, input=input)
+        if check and result.returncode != 0:
+            raise AssertionError(f"cnm {' '.join(argv)} failed ({result.returncode}): {result.stderr}")
+        return result
+
+    def docker(self, *argv: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+        env = {**os.environ, "DOCKER_HOST": self.host, "DOCKER_CONFIG": os.path.join(self.root, "docker-config")}
+        result = subprocess.run(["docker", *argv], capture_output=True, text=True, env=env, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"docker {' '.join(argv)} failed ({result.returncode}): {result.stderr}")
+        return result
+
+    def inspect(self, kind: str, name: str) -> dict:
+        return json.loads(self.cnm(kind, "inspect", name).stdout)[0]
+
+    def sandbox_netns(self, name: str) -> str:
+        return self.inspect("sandbox", name)["SandboxKey"]
+
+    def run_in_sandbox(self, name: str, *argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
+        return run_in(self.sandbox_netns(name), *argv, check=check, timeout=timeout)
+
+    def run_on_host(self, *argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
+        return run_in(self.netns_path, *argv, check=check, timeout=timeout)
+
+    def cleanup(self) -> None:
+        """Remove every kernel object this daemon made: its namespaces and their mounts."""
+        self.stop()
+        netns_dir = os.path.join(self.exec_root, "netns")
+        if os.path.isdir(netns_dir):
+            for entry in os.listdir(netns_dir):
+                path = os.path.join(netns_dir, entry)
+                subprocess.run(["umount", "-l", path], check=False, stderr=subprocess.DEVNULL)
+            subprocess.run(["umount", "-l", netns_dir], check=False, stderr=subprocess.DEVNULL)
+        delete_netns(self.name)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def new_daemon(*extra_args: str) -> Daemon:
+    require_root()
+    name = f"cnmt-{uuid.uuid4().hex[:8]}"
+    root = tempfile.mkdtemp(prefix=f"{name}-")
+    daemon = Daemon(name=name, root=root, netns_path=add_netns(name), extra_args=extra_args)
+    # Loopback up in the fake host, as on a real one.
+    run_in(daemon.netns_path, "ip", "link", "set", "lo", "up")
+    return daemon
+
+
+@pytest.fixture(scope="module")
+def cnmd():
+    """A daemon shared by the tests of one module, in its own throwaway host namespace."""
+    daemon = new_daemon()
+    try:
+        daemon.start()
+        yield daemon
+    finally:
+        daemon.cleanup()
+
+
+@pytest.fixture
+def fresh_cnmd():
+    """A daemon for one test (restart and crash tests stop and start it)."""
+    daemon = new_daemon()
+    try:
+        daemon.start()
+        yield daemon
+    finally:
+        daemon.cleanup()
+
+
+@pytest.fixture
+def namespace():
+    """Factory of extra throwaway namespaces ("outside" hosts, adopted sandboxes)."""
+    made = []
+
+    def make(prefix: str = "cnmx") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        made.append(name)
+        return add_netns(name)
+
+    yield make
+    for name in made:
+        delete_netns(name)
