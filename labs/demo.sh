@@ -30,17 +30,17 @@ for _ in $(seq 100); do cnm version >/dev/null 2>&1 && break; sleep 0.1; done
 
 step cnm network ls
 step cnm network create --subnet 10.10.0.0/24 frontend
-step cnm network create backend
+step cnm network create --subnet 10.20.0.0/24 backend
 step cnm sandbox create --name web --network frontend
-step cnm sandbox create --name db --network backend --ip 172.18.0.10
+step cnm sandbox create --name db --network backend --ip 10.20.0.10
 step cnm sandbox ls
 step cnm network connect --alias api backend web
 step cnm exec web -- ip -br addr
-step cnm exec web -- ping -c 2 -W 2 172.18.0.10
+step cnm exec web -- ping -c 2 -W 2 10.20.0.10
 step cnm exec web -- cat /etc/hosts
 step cnm network inspect backend --format '{{range .Containers}}{{.Name}} {{.IPv4Address}}{{println}}{{end}}'
 step cnm network disconnect backend web
-if cnm exec web -- ping -c 1 -W 1 172.18.0.10 >/dev/null 2>&1; then
+if cnm exec web -- ping -c 1 -W 1 10.20.0.10 >/dev/null 2>&1; then
     echo "unexpected: web still reaches db after disconnect"; exit 1
 fi
 echo "web no longer reaches db after disconnect"
