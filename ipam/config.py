@@ -191,7 +191,9 @@ def parse_ipam(ipam: Mapping[str, Any] | None, enable_ipv6: bool) -> IpamSpec:
         raise _type_error(ipam, "NetworkCreateRequest", "IPAM", "network.IPAM")
     driver = _string(ipam.get("Driver"), "IPAM", "IPAM.Driver") or DEFAULT_DRIVER
     options = _string_map(ipam.get("Options"), "IPAM", "IPAM.Options")
-    configs = ipam.get("Config") or []
+    configs = ipam.get("Config")
+    if configs is None:
+        configs = []
     if not isinstance(configs, (list, tuple)):
         raise _type_error(configs, "IPAM", "IPAM.Config", "[]network.IPAMConfig")
 
@@ -252,7 +254,7 @@ def _check_range(text: str, subnet: IPInterface, errs: list[str]) -> IPNetwork |
         errs.append(f"invalid ip-range {text}: CIDR block is bigger than its parent subnet {_go_prefix(subnet)}")
     if prefix.ip != prefix.network.network_address:
         errs.append(f"invalid ip-range {_go_prefix(prefix)}: it should be {_go_net(prefix.network)}")
-    if not subnet.network.overlaps(prefix.network):  # type: ignore[arg-type]
+    if not subnet.network.overlaps(prefix.network):
         errs.append(f"invalid ip-range {text}: parent subnet {_go_prefix(subnet)} doesn't contain ip-range")
     return prefix.network if len(errs) == before else None
 

@@ -62,7 +62,7 @@ class _Space:
     subnets: dict[IPNetwork, _Subnet] = field(default_factory=dict)
 
     def overlaps(self, network: IPNetwork) -> bool:
-        return any(existing.overlaps(network) for existing in self.subnets)  # type: ignore[arg-type]
+        return any(existing.overlaps(network) for existing in self.subnets)
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class DefaultIpam:
         if child is not None:
             if child.version != subnet.version:
                 raise errors.InvalidParameter("pool and subpool are of incompatible address families")
-            if not child.overlaps(subnet):  # type: ignore[arg-type]
+            if not child.overlaps(subnet):
                 raise errors.InvalidParameter("invalid address subpool")
             # Docker < 24 accepted an ip-range wider than its subnet and used the
             # whole subnet; Docker keeps that meaning for old networks, and so do we.

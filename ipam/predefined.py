@@ -65,7 +65,7 @@ def normalise(pools: Iterable[tuple[IPNetwork, int]]) -> tuple[PoolToSplit, ...]
     checked.sort(key=lambda p: (p.base.version, int(p.base.network_address), p.base.prefixlen))
     kept: list[PoolToSplit] = []
     for pool in checked:
-        if kept and kept[-1].base.version == pool.base.version and kept[-1].base.overlaps(pool.base):  # type: ignore[arg-type]
+        if kept and kept[-1].base.version == pool.base.version and kept[-1].base.overlaps(pool.base):
             continue
         kept.append(pool)
     return tuple(kept)

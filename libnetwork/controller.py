@@ -91,11 +91,25 @@ class Controller:
                                 default_bridge_name=s.default_bridge_name)
         self.drivers = plugins.load(plugins.DRIVER_GROUP, context)
         pools = tuple((ipaddress.ip_network(base), size) for base, size in s.default_address_pools)
-        self.ipams = plugins.load(plugins.IPAM_GROUP, IpamContext(default_pools=pools))
+        self.ipams = plugins.load(plugins.IPAM_GROUP, IpamContext(
+            default_pools=pools, host_networks=functools.partial(self._host_networks, host)))
         async with self._lock:
             await restore(self)
             await self._ensure_predefined()
         self._watcher = asyncio.get_running_loop().create_task(self._watch_adopted())
+
+    def _host_networks(self, host: Netlink) -> list:
+        """What a default pool must not overlap: the host's routes and its nameservers (Docker's rule).
+
+        Called by IPAM inside the kernel worker, so reading netlink here is safe.
+        """
+        networks = host.routes(socket.AF_INET) + host.routes(socket.AF_INET6)
+        ours = {ipaddress.ip_network(p.subnet) for n in self.networks.values() for p in n.ipv4_pools + n.ipv6_pools}
+        networks = [n for n in networks if n not in ours]
+        for server in etcfiles.read_host_resolv_conf(self.settings.resolv_conf).nameservers:
+            with contextlib.suppress(ValueError):
+                networks.append(ipaddress.ip_network(server.split("%", 1)[0]))
+        return networks
 
     async def close(self) -> None:
         """Stop serving; kernel state stays in place (nothing fails open while down)."""

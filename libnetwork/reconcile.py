@@ -36,7 +36,9 @@ async def restore(ctl: Controller) -> None:
         return
     log.info("restoring state", extra={"networks": len(ctl.networks), "sandboxes": len(ctl.sandboxes),
                                        "endpoints": len(ctl.endpoints)})
-    for network in [n for n in ctl.networks.values() if n.ready]:
+    ready = [n for n in ctl.networks.values() if n.ready]
+    await _replay_pools(ctl, ready)
+    for network in ready:
         await _restore_network(ctl, network)
     for sandbox in [s for s in ctl.sandboxes.values() if s.ready]:
         await _restore_sandbox_namespace(ctl, sandbox)
@@ -51,8 +53,6 @@ async def restore(ctl: Controller) -> None:
 
 async def _restore_network(ctl: Controller, network: NetworkRecord) -> None:
     try:
-        if network.ipv4_pools or network.ipv6_pools:
-            await _replay_pools(ctl, network)
         driver = ctl.driver(network.driver)
         await ctl.kernel(driver.create_network, ctl.network_config(network))
         log.debug("network restored", extra={"network": network.name})
@@ -60,22 +60,35 @@ async def _restore_network(ctl: Controller, network: NetworkRecord) -> None:
         log.error("network restore failed", extra={"network": network.name, "error": str(err)})
 
 
-async def _replay_pools(ctl: Controller, network: NetworkRecord) -> None:
-    ipam = ctl.ipam(network.ipam_driver)
-    if not ipam.capabilities().restore_by_replay:
-        return
-    for v6, pools in ((False, network.ipv4_pools), (True, network.ipv6_pools)):
-        for pool in pools:
+async def _replay_pools(ctl: Controller, networks: list[NetworkRecord]) -> None:
+    """Whole-subnet pools first: an ip-range pool shares its subnet with them, as it did live."""
+    replays = []
+    for network in networks:
+        if not (network.ipv4_pools or network.ipv6_pools):
+            continue
+        ipam = ctl.ipam(network.ipam_driver)
+        if not ipam.capabilities().restore_by_replay:
+            continue
+        for v6, pools in ((False, network.ipv4_pools), (True, network.ipv6_pools)):
+            replays += [(pool.ip_range is not None, network, ipam, v6, pool) for pool in pools]
+    replays.sort(key=lambda item: item[0])
+    for _, network, ipam, v6, pool in replays:
+        try:
             await ctl.kernel(ipam.request_pool, PoolRequest(
                 address_space=LOCAL_ADDRESS_SPACE, pool=ipaddress.ip_network(pool.subnet),
                 sub_pool=ipaddress.ip_network(pool.ip_range) if pool.ip_range else None,
                 options=network.ipam_options, v6=v6))
-            if pool.gateway:
-                await ctl.kernel(ipam.request_address, AddressRequest(
-                    pool.pool_id, ipaddress.ip_interface(pool.gateway).ip,
-                    {REQUEST_ADDRESS_TYPE: GATEWAY_ADDRESS_TYPE}))
-            for address in pool.aux_addresses.values():
-                await ctl.kernel(ipam.request_address, AddressRequest(pool.pool_id, ipaddress.ip_address(address)))
+        except CnmError as err:
+            log.error("pool restore failed", extra={"network": network.name, "pool": pool.subnet, "error": err.message})
+    for _, network, ipam, v6, pool in replays:
+        addresses = [(a, {}) for a in pool.aux_addresses.values()]
+        if pool.gateway:
+            addresses.append((str(ipaddress.ip_interface(pool.gateway).ip), {REQUEST_ADDRESS_TYPE: GATEWAY_ADDRESS_TYPE}))
+        for address, options in addresses:
+            try:
+                await ctl.kernel(ipam.request_address, AddressRequest(pool.pool_id, ipaddress.ip_address(address), options))
+            except CnmError as err:
+                log.error("address restore failed", extra={"network": network.name, "address": address, "error": err.message})
 
 
 async def _restore_sandbox_namespace(ctl: Controller, sandbox) -> None:

@@ -11,7 +11,10 @@ only the standard library, and each module only when its command runs:
 - client.py    HTTP/1.1 over the daemon's unix socket (http.client)
 - bodies.py    request bodies from flags (pure)
 - ports.py     -p/--publish and --expose parsing (pure)
+- validators.py  checks run while flags are parsed
+- errors.py    exceptions that carry an exit status
 - formatting.py  the Go text/template subset behind --format
+- govalues.py  Go's printing of values (fmt %v, encoding/json)
 - gotypes.py   docker's typed view of inspect output for templates
 - tables.py    table alignment (Go tabwriter), natural sort, list formats
 - views.py     what ls/inspect/port print (pure)

@@ -28,6 +28,10 @@ class ConnectError(Exception):
     """The daemon could not be reached at all."""
 
 
+class ProtocolError(ConnectError):
+    """Something answered, but not in the API's terms (e.g. not JSON)."""
+
+
 def parse_host(host):
     """Split ``unix:///path`` / ``tcp://h:p`` / ``/path`` into (scheme, address)."""
     if host.startswith("unix://"):
@@ -101,7 +105,10 @@ class Response:
     def json(self):
         if not self.body:
             return None
-        return json.loads(self.body)
+        try:
+            return json.loads(self.body)
+        except ValueError as err:
+            raise ProtocolError("invalid JSON in the daemon's answer (%d): %s" % (self.status, err)) from None
 
     @property
     def text(self):

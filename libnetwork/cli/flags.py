@@ -16,7 +16,10 @@ _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 
 
 class UsageError(Exception):
-    """Wrong flags or arguments: printed with the usage line, exit status 125."""
+    """Wrong flags or arguments: printed with the usage line, exit status 125.
+
+    ``kind`` picks docker's wording: "flag" (pflag errors), "args" (cobra's
+    argument-count errors), "plain" (an unknown top-level command)."""
 
     def __init__(self, message, command, kind="flag"):
         super().__init__(message)
@@ -26,6 +29,8 @@ class UsageError(Exception):
 
     def render(self):
         cmd = self.command
+        if self.kind == "plain":
+            return "%s: %s" % (cmd.root_name, self.message)
         if self.kind == "flag":
             return "%s\n\nUsage:  %s\n\nRun '%s --help' for more information" % (
                 self.message, cmd.use_line, cmd.path)
@@ -171,9 +176,13 @@ class Command:
                 text = flag.help
                 if flag.kind == "string" and flag.default:
                     text += ' (default "%s")' % flag.default
+                elif flag.kind == "bool" and flag.default:
+                    text += " (default true)"
                 rows.append((left, text))
             width = max(len(r[0]) for r in rows) + 3
-            out += [left.ljust(width) + text for left, text in rows]
+            for left, text in rows:
+                # Continuation lines of a multi-line help text stay in the column.
+                out.append(left.ljust(width) + text.replace("\n", "\n" + " " * width))
         if self.subcommands:
             out += ["", "Run '%s COMMAND --help' for more information on a command." % self.path]
         return "\n".join(out) + "\n"

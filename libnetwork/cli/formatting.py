@@ -16,214 +16,17 @@ capitalised attributes or methods (the ``ls`` row contexts).
 
 import json
 
+from .govalues import (
+    MISSING, GoStruct, GoTime, TypedMap, go_json, go_string, go_time_string, is_true, type_name)
+
 __all__ = [
-    "GoStruct", "GoTime", "TemplateError", "Template", "TypedMap",
-    "go_json", "go_string", "parse",
+    "GoStruct", "GoTime", "HEADER_FUNCS", "TemplateError", "Template", "TypedMap",
+    "go_json", "go_string", "go_time_string", "parse",
 ]
 
 
 class TemplateError(Exception):
     """A template that does not parse, or fails while executing."""
-
-
-class _Missing:
-    """Go's invalid reflect.Value: what a missing map key yields."""
-
-    def __repr__(self):
-        return "<no value>"
-
-
-MISSING = _Missing()
-
-
-class GoTime:
-    """A time.Time: printed as Go's ``Time.String()``, JSON as given."""
-
-    __slots__ = ("raw",)
-
-    def __init__(self, raw):
-        self.raw = raw
-
-    def __str__(self):
-        return go_time_string(self.raw)
-
-
-class TypedMap(dict):
-    """A Go map with a known element type: ``index`` of a missing key gives
-    the element's zero value, and a nil map prints as ``map[]``/``null``."""
-
-    __slots__ = ("zero", "is_nil")
-
-    def __init__(self, items=(), zero="", is_nil=False):
-        super().__init__(items)
-        self.zero = zero
-        self.is_nil = is_nil
-
-
-class GoStruct:
-    """A value of a Go struct type: fields by Go name, printed ``{a b}``.
-
-    ``fields`` is a sequence of ``(go_name, json_key, omitempty)``; ``values``
-    maps go_name to the (already typed) value.
-    """
-
-    __slots__ = ("type_name", "fields", "values")
-
-    def __init__(self, type_name, fields, values):
-        self.type_name = type_name
-        self.fields = fields
-        self.values = values
-
-
-def go_time_string(raw):
-    """RFC 3339 text as Go's ``Time.String()``: ``2006-01-02 15:04:05.999999999 -0700 MST``."""
-    if not isinstance(raw, str) or "T" not in raw or len(raw) < 20:
-        return str(raw)
-    date, _, rest = raw.partition("T")
-    if rest.endswith("Z"):
-        clock, zone = rest[:-1], "+0000 UTC"
-    else:
-        cut = max(rest.rfind("+"), rest.rfind("-"))
-        if cut < 0:
-            return raw
-        clock, off = rest[:cut], rest[cut:].replace(":", "")
-        zone = off + " " + off
-    whole, _, frac = clock.partition(".")
-    frac = frac.rstrip("0")
-    return "%s %s%s %s" % (date, whole, "." + frac if frac else "", zone)
-
-
-# ---------------------------------------------------------------- printing
-
-def _format_float(value):
-    """Go's %v for float64: %g with the shortest digits (exponent form
-    when the exponent is below -4 or at least 6, e.g. ``1e+06``)."""
-    if value != value:
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == 0:
-        return "0"
-    sign = "-" if value < 0 else ""
-    mant, _, exp = repr(abs(value)).partition("e")
-    intpart, _, frac = mant.partition(".")
-    digits = intpart + frac
-    point = len(intpart) + (int(exp) if exp else 0)
-    stripped = digits.lstrip("0")
-    point -= len(digits) - len(stripped)
-    digits = stripped.rstrip("0") or "0"
-    exponent = point - 1
-    if exponent < -4 or exponent >= 6:
-        body = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return "%s%se%s%02d" % (sign, body, "-" if exponent < 0 else "+", abs(exponent))
-    if point <= 0:
-        return sign + "0." + "0" * -point + digits
-    if point >= len(digits):
-        return sign + digits + "0" * (point - len(digits))
-    return sign + digits[:point] + "." + digits[point:]
-
-
-def go_string(value, nested=False):
-    """Render a value as Go's ``fmt.Print`` would (``%v``)."""
-    if value is MISSING:
-        return "<no value>" if not nested else "<nil>"
-    if value is None:
-        return "<nil>" if nested else "<no value>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _format_float(value)
-    if isinstance(value, GoTime):
-        return str(value)
-    if isinstance(value, GoStruct):
-        return "{" + " ".join(go_string(value.values[f[0]], True) for f in value.fields) + "}"
-    if isinstance(value, dict):
-        return "map[" + " ".join(
-            "%s:%s" % (k, go_string(value[k], True)) for k in sorted(value)) + "]"
-    if isinstance(value, (list, tuple)):
-        return "[" + " ".join(go_string(v, True) for v in value) + "]"
-    return str(value)
-
-
-def _jsonable(value):
-    """Turn typed values into what Go's encoding/json would emit."""
-    if value is MISSING or value is None:
-        return None
-    if isinstance(value, GoTime):
-        return value.raw
-    if isinstance(value, GoStruct):
-        out = {}
-        for go_name, key, omitempty in value.fields:
-            v = value.values[go_name]
-            if omitempty and _is_empty(v):
-                continue
-            out[key] = _jsonable(v)
-        return out
-    if isinstance(value, TypedMap) and value.is_nil:
-        return None
-    if isinstance(value, dict):
-        # encoding/json writes map keys sorted.
-        return {k: _jsonable(value[k]) for k in sorted(value)}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (str, int, float, bool)):
-        return value
-    marshal = getattr(value, "MarshalJSON", None)
-    if marshal is not None:
-        return _jsonable(marshal())
-    return str(value)
-
-
-def _is_empty(value):
-    if value is None or value is MISSING or value is False:
-        return True
-    if isinstance(value, (str, list, tuple, dict)):
-        return len(value) == 0
-    if isinstance(value, (int, float)):
-        return value == 0
-    return False
-
-
-def go_json(value):
-    """Docker's ``json`` template function: compact, HTML left unescaped."""
-    return json.dumps(_jsonable(value), ensure_ascii=False, separators=(",", ":"))
-
-
-def _truth(value):
-    """Go's template truth: empty values and zero numbers are false."""
-    if value is MISSING or value is None:
-        return False
-    if isinstance(value, TypedMap) and value.is_nil:
-        return False
-    if isinstance(value, (bool, int, float)):
-        return value != 0
-    if isinstance(value, (str, list, tuple, dict)):
-        return len(value) > 0
-    return True
-
-
-def _type_name(value):
-    if isinstance(value, GoStruct):
-        return value.type_name
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float64"
-    if isinstance(value, TypedMap):
-        return "map[string]string"
-    if isinstance(value, dict):
-        return "map[string]interface {}"
-    if isinstance(value, (list, tuple)):
-        return "[]interface {}"
-    return getattr(value, "go_type_name", "*" + type(value).__name__)
 
 
 # ---------------------------------------------------------------- lexing
@@ -636,27 +439,27 @@ def _f_index(item, *indexes):
     for idx in indexes:
         if isinstance(item, dict):
             if not isinstance(idx, str):
-                raise TemplateError("error calling index: value has type %s; should be string" % _type_name(idx))
+                raise TemplateError("error calling index: value has type %s; should be string" % type_name(idx))
             if idx in item:
                 item = item[idx]
             else:
                 item = item.zero if isinstance(item, TypedMap) else MISSING
         elif isinstance(item, (list, tuple, str)):
             if isinstance(idx, bool) or not isinstance(idx, int):
-                raise TemplateError("error calling index: cannot index slice/array with type %s" % _type_name(idx))
+                raise TemplateError("error calling index: cannot index slice/array with type %s" % type_name(idx))
             if not 0 <= idx < len(item):
                 raise TemplateError("error calling index: index out of range: %d" % idx)
             item = item[idx]
         elif item is None or item is MISSING:
             raise TemplateError("error calling index: index of untyped nil")
         else:
-            raise TemplateError("error calling index: can't index item of type %s" % _type_name(item))
+            raise TemplateError("error calling index: can't index item of type %s" % type_name(item))
     return item
 
 
 def _f_slice(item, *idx):
     if not isinstance(item, (list, tuple, str)):
-        raise TemplateError("error calling slice: can't slice item of type %s" % _type_name(item))
+        raise TemplateError("error calling slice: can't slice item of type %s" % type_name(item))
     bounds = list(idx) + [None] * (2 - len(idx))
     return item[bounds[0]:bounds[1]]
 
@@ -664,7 +467,7 @@ def _f_slice(item, *idx):
 def _f_len(item):
     if isinstance(item, (str, list, tuple, dict)):
         return len(item)
-    raise TemplateError("error calling len: len of type %s" % _type_name(item))
+    raise TemplateError("error calling len: len of type %s" % type_name(item))
 
 
 def _f_join(items, sep):
@@ -762,12 +565,12 @@ def _sprintf(fmt, *args):
             elif verb in "feEgG":
                 out.append(("%" + flags + verb) % arg)
             else:
-                out.append("%%!%s(%s=%s)" % (verb, _type_name(arg), go_string(arg)))
+                out.append("%%!%s(%s=%s)" % (verb, type_name(arg), go_string(arg)))
         except (TypeError, ValueError):
-            out.append("%%!%s(%s=%s)" % (verb, _type_name(arg), go_string(arg)))
+            out.append("%%!%s(%s=%s)" % (verb, type_name(arg), go_string(arg)))
     if argi < len(args):
         out.append("%!(EXTRA " + ", ".join(
-            "%s=%s" % (_type_name(a), go_string(a)) for a in args[argi:]) + ")")
+            "%s=%s" % (type_name(a), go_string(a)) for a in args[argi:]) + ")")
     return "".join(out)
 
 
@@ -818,7 +621,7 @@ def _f_and(*thunks):
     value = None
     for thunk in thunks:
         value = thunk()
-        if not _truth(value):
+        if not is_true(value):
             return value
     return value
 
@@ -827,7 +630,7 @@ def _f_or(*thunks):
     value = None
     for thunk in thunks:
         value = thunk()
-        if _truth(value):
+        if is_true(value):
             return value
     return value
 
@@ -835,7 +638,7 @@ def _f_or(*thunks):
 BASE_FUNCS = {
     "and": _Lazy(_f_and),
     "or": _Lazy(_f_or),
-    "not": lambda v: not _truth(v),
+    "not": lambda v: not is_true(v),
     "len": _f_len,
     "index": _f_index,
     "slice": _f_slice,
@@ -962,7 +765,7 @@ class _Run:
         elif kind in ("if", "with"):
             mark = len(self.vars)
             value = self.eval_pipe(dot, node[1])
-            if _truth(value):
+            if is_true(value):
                 self.walk_list(node[2], value if kind == "with" else dot)
             else:
                 self.walk_list(node[3], dot)
@@ -1146,7 +949,7 @@ class _Run:
                 self.fail(pos, 'map has no entry for key "%s"' % name)
             return MISSING
         if isinstance(receiver, (str, int, float, bool, list, tuple, GoTime)):
-            self.fail(pos, "can't evaluate field %s in type %s" % (name, _type_name(receiver)))
+            self.fail(pos, "can't evaluate field %s in type %s" % (name, type_name(receiver)))
         # A row context: exported (capitalised) attributes and methods only.
         if name[:1].isupper():
             attr = getattr(type(receiver), name, None)
@@ -1160,7 +963,7 @@ class _Run:
                 if has_args:
                     self.fail(pos, "%s has arguments but cannot be invoked as function" % name)
                 return value
-        self.fail(pos, "can't evaluate field %s in type %s" % (name, _type_name(receiver)))
+        self.fail(pos, "can't evaluate field %s in type %s" % (name, type_name(receiver)))
 
 
 class _NoFinal:

@@ -64,7 +64,7 @@ def _run_target(spec):
 
 def resolve(root, argv):
     """Walk the command tree; returns (command, opts, args, changed, global_opts)."""
-    global_opts, rest, changed = parse_args(root, argv)
+    global_opts, rest, _ = parse_args(root, argv)
     if global_opts["version"]:
         return None, None, None, None, global_opts
     command = root
@@ -81,7 +81,7 @@ def resolve(root, argv):
         command = sub
         args = args[1:]
         if command.subcommands:
-            opts, args, _ = parse_args(command, args)
+            _, args, _ = parse_args(command, args)  # a group's --help
     opts, args, changed = parse_args(command, args)
     check_nargs(command, args)
     return command, opts, args, changed, global_opts
@@ -91,14 +91,20 @@ def main(argv=None, stdout=None, stderr=None, stdin=None):
     """Run ``cnm`` with ``argv`` (default sys.argv[1:]); returns/exits the status."""
     if argv is None:
         argv = sys.argv[1:]
-    status = run(argv, stdout, stderr, stdin)
-    if stdout is None and stderr is None:
-        try:
-            sys.stdout.flush()
-        except BrokenPipeError:
-            pass
-        sys.exit(status)
-    return status
+    if stdout is not None or stderr is not None:
+        return run(argv, stdout, stderr, stdin)
+    try:
+        status = run(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `cnm network ls | head -1`: the reader left; exit quietly, and keep
+        # the interpreter's final flush from complaining again.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        status = 0
+    sys.exit(status)
 
 
 def run(argv, stdout=None, stderr=None, stdin=None):
@@ -113,10 +119,7 @@ def run(argv, stdout=None, stderr=None, stdin=None):
         out.write(req.command.help_text())
         return 0
     except UsageError as exc:
-        if exc.kind == "plain":
-            err.write("cnm: %s\n" % exc.message)
-        else:
-            err.write(exc.render() + "\n")
+        err.write(exc.render() + "\n")
         return USAGE_STATUS
     if command is None:
         from .system import version_line
@@ -145,8 +148,6 @@ def run(argv, stdout=None, stderr=None, stdin=None):
         return exc.status
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        return 0
     finally:
         ctx.close()
 

@@ -11,15 +11,12 @@ _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
 
 
 def client_version():
-    """The installed package's version, read only when asked for."""
+    """The package version (the parent package is imported already, so this is free)."""
     try:
-        from importlib.metadata import PackageNotFoundError, version
-    except ImportError:  # pragma: no cover
+        from libnetwork import __version__
+    except ImportError:
         return "unknown"
-    try:
-        return version("libnetwork-py")
-    except PackageNotFoundError:
-        return "unknown"
+    return __version__
 
 
 def version_line():

@@ -9,7 +9,8 @@ template run on the typed value first and on the raw map as a fallback).
 import json
 
 from . import gotypes
-from .formatting import TemplateError, go_time_string, parse
+from .formatting import TemplateError, parse
+from .govalues import go_time_string
 from .tables import list_format, natural_key, render, truncate_id
 
 # ------------------------------------------------------------------ networks

@@ -206,13 +206,17 @@ class TestNetworkCreateBody:
         (["--subnet", "10.0.0.0/24", "--ip-range", "10.9.0.0/25"], "no matching subnet for range 10.9.0.0/25"),
         (["--subnet", "10.0.0.0/24", "--aux-address", "a=10.9.0.1"],
          "no matching subnet for aux-address 10.9.0.1"),
-        (["--subnet", "bogus"], "invalid subnet: invalid CIDR address: bogus"),
+        (["--subnet", "10.0.0.0/24", "--subnet", "bogus"], "invalid subnet: invalid CIDR address: bogus"),
         (["--subnet", "10.0.0.0/24", "--ip-range", "10.0.0.1"], "invalid CIDR address: 10.0.0.1"),
     ])
     def test_ipam_errors(self, argv, message):
         with pytest.raises(ClientError) as err:
             create_body(argv + ["x"])
         assert err.value.message == message
+
+    def test_a_lone_subnet_is_validated_by_the_daemon(self):
+        # As in docker: nothing to compare it with, so it is sent as typed.
+        assert create_body(["--subnet", "bogus", "x"])["IPAM"]["Config"] == [{"Subnet": "bogus"}]
 
 
 class TestConnectBodies:
@@ -397,7 +401,7 @@ class FakeDaemon:
             daemon_threads = True
 
         self.server = Server(self.path, Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def close(self):
@@ -543,3 +547,65 @@ class TestCommands:
     def test_daemon_error_class(self):
         err = DaemonError(404, "network x not found")
         assert str(err) == "Error response from daemon: network x not found" and err.status == 404
+
+
+class TestExecWiring:
+    """cnm exec without root: the namespace entry and exec are replaced by recorders."""
+
+    SBOX = {"Id": "9" * 64, "Name": "sb", "Hostname": "sbhost", "SandboxKey": "/run/netns/sb",
+            "ResolvConfPath": "/x/resolv.conf", "HostsPath": "/x/hosts", "HostnamePath": ""}
+
+    @pytest.fixture
+    def recorder(self, monkeypatch):
+        from libnetwork.cli import nsexec
+
+        calls = []
+        monkeypatch.setattr(nsexec, "enter", lambda view: calls.append(("enter", vars(view))))
+
+        def fake_execvp(prog, argv):
+            calls.append(("execvp", prog, argv))
+            raise SystemExit(0)
+
+        def fake_execvpe(prog, argv, env):
+            calls.append(("execvpe", prog, argv, env.get("FOO")))
+            raise SystemExit(0)
+
+        monkeypatch.setattr(os, "execvp", fake_execvp)
+        monkeypatch.setattr(os, "execvpe", fake_execvpe)
+        return calls
+
+    def test_enters_the_sandbox_view_then_execs(self, daemon, recorder):
+        daemon.routes[("GET", "/sandboxes/sb")] = (200, self.SBOX)
+        with pytest.raises(SystemExit):
+            cnm(daemon, "exec", "sb", "--", "cat", "/etc/hosts")
+        assert recorder == [
+            ("enter", {"netns_path": "/run/netns/sb", "hostname": "sbhost",
+                       "resolv_conf": "/x/resolv.conf", "hosts": "/x/hosts", "hostname_file": ""}),
+            ("execvp", "cat", ["cat", "/etc/hosts"]),
+        ]
+
+    def test_env_flags(self, daemon, recorder, monkeypatch):
+        daemon.routes[("GET", "/sandboxes/sb")] = (200, self.SBOX)
+        monkeypatch.setenv("FROM_HOST", "1")
+        with pytest.raises(SystemExit):
+            cnm(daemon, "exec", "-e", "FOO=bar", "sb", "env")
+        assert recorder[-1] == ("execvpe", "env", ["env"], "bar")
+
+    def test_missing_sandbox_is_a_daemon_error(self, daemon, recorder):
+        daemon.routes[("GET", "/sandboxes/nope")] = (404, {"message": "No such sandbox: nope"})
+        assert cnm(daemon, "exec", "nope", "true") == (1, "", "Error response from daemon: No such sandbox: nope\n")
+        assert recorder == []
+
+    def test_command_not_found_exits_127(self, daemon, monkeypatch):
+        from libnetwork.cli import nsexec
+
+        daemon.routes[("GET", "/sandboxes/sb")] = (200, self.SBOX)
+        monkeypatch.setattr(nsexec, "enter", lambda view: None)
+        status, _, err = cnm(daemon, "exec", "sb", "/nonexistent/cmd")
+        assert status == 127 and 'exec: "/nonexistent/cmd": executable file not found' in err
+
+    def test_exec_env(self):
+        from libnetwork.cli.sandbox import exec_env
+
+        env = exec_env(["A=1", "B", "C"], {"B": "2", "PATH": "/bin"})
+        assert env == {"A": "1", "B": "2", "PATH": "/bin"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import tracemalloc
 
 import pytest
@@ -22,11 +23,11 @@ def check_invariants(aset: AddressSet) -> None:
     assert len(aset._end_of) == len(aset._start_of) == len(runs)
     assert all(aset._end_of[start] == end for start, end in runs)
     total = 0
-    for (start, end), nxt in zip(runs, runs[1:] + [None]):
+    for start, end in runs:
         assert start <= end
         total += end - start + 1
-        if nxt is not None:
-            assert end + 1 < nxt[0], "adjacent or overlapping free runs"
+    for (_, end), (next_start, _) in itertools.pairwise(runs):
+        assert end + 1 < next_start, "adjacent or overlapping free runs"
     assert total == aset.free_count
     assert aset.interval_count <= len(aset) + 1
 

@@ -127,7 +127,8 @@ def test_empty_and_valid_ipam():
     )
     assert spec.options == {"com.docker.network.ipam.serial": "true"}
     (v4,) = spec.v4
-    assert v4 == SubnetSpec(net("10.0.0.0/8"), net("10.10.0.0/16"), ip("10.10.0.1"), {"DefaultGatewayIPv4": ip("10.10.0.1")})
+    aux = {"DefaultGatewayIPv4": ip("10.10.0.1")}
+    assert v4 == SubnetSpec(net("10.0.0.0/8"), net("10.10.0.0/16"), ip("10.10.0.1"), aux)
     assert v4.validated and spec.v6 == ()
     assert v4.to_docker() == {
         "Subnet": "10.0.0.0/8",
@@ -170,7 +171,16 @@ def test_dual_stack_split_by_family():
 
 @pytest.mark.parametrize(
     "subnet",
-    ["10.0.0.0", "10.0.0.0/255.255.0.0", "10.0.0.0/024", "10.0.0.0/33", "fe80::%eth0/64", "010.0.0.0/8", "10.0.0.0/", " 10.0.0.0/8"],
+    [
+        "10.0.0.0",
+        "10.0.0.0/255.255.0.0",
+        "10.0.0.0/024",
+        "10.0.0.0/33",
+        "fe80::%eth0/64",
+        "010.0.0.0/8",
+        "10.0.0.0/",
+        " 10.0.0.0/8",
+    ],
 )
 def test_prefix_forms_go_rejects(subnet):
     assert message({"Config": [{"Subnet": subnet}]}) == (
@@ -180,7 +190,9 @@ def test_prefix_forms_go_rejects(subnet):
 
 def test_zoned_gateway_is_parsed_but_never_contained():
     got = message({"Config": [{"Subnet": "fe80::/64", "Gateway": "fe80::1%eth0"}]}, ipv6=True)
-    assert got == "invalid network config:\ninvalid gateway fe80::1%eth0: parent subnet fe80::/64 doesn't contain this address"
+    assert got == (
+        "invalid network config:\ninvalid gateway fe80::1%eth0: parent subnet fe80::/64 doesn't contain this address"
+    )
     got = message({"Config": [{"Subnet": "10.0.0.0/8", "Gateway": "10.0.0.1%eth0"}]})
     assert got == "invalid network config:\ninvalid gateway 10.0.0.1%eth0: invalid address"
 
@@ -191,7 +203,11 @@ def test_ipv4_mapped_prefix_is_printed_like_go():
 
 
 def test_wrong_json_types():
-    with pytest.raises(errors.InvalidParameter, match=r"^invalid JSON: json: cannot unmarshal number into Go struct field IPAMConfig.IPAM.Config.Subnet of type string$"):
+    expected = (
+        r"^invalid JSON: json: cannot unmarshal number into Go struct field "
+        r"IPAMConfig.IPAM.Config.Subnet of type string$"
+    )
+    with pytest.raises(errors.InvalidParameter, match=expected):
         parse_ipam({"Config": [{"Subnet": 10}]}, False)
     with pytest.raises(errors.InvalidParameter, match="cannot unmarshal object into Go struct field IPAM.IPAM.Config"):
         parse_ipam({"Config": {"Subnet": "10.0.0.0/8"}}, False)
@@ -223,7 +239,9 @@ def test_valid_static_addresses():
         V6,
     )
     assert got == StaticAddresses(
-        ip("192.168.100.10"), ip("2a01:d2:af:420b:25c1:1816:bb33:855c"), (ip("169.254.169.254"), ip("fe80::42:a8ff:fe33:6230"))
+        ip("192.168.100.10"),
+        ip("2a01:d2:af:420b:25c1:1816:bb33:855c"),
+        (ip("169.254.169.254"), ip("fe80::42:a8ff:fe33:6230")),
     )
     assert validate_endpoint_ipam(None, (), ()) == StaticAddresses()
     assert validate_endpoint_ipam({}, (), ()) == StaticAddresses()
@@ -262,7 +280,9 @@ def test_invalid_static_addresses():
 def test_ipv4_mapped_and_unspecified_follow_go_net_parseip():
     got = validate_endpoint_ipam({"IPv4Address": "::ffff:192.168.100.7"}, V4, V6)
     assert got.ipv4 == ip("192.168.100.7")
-    assert endpoint_error({"IPv4Address": "0.0.0.0"}, v4=None, v6=None) == "invalid endpoint settings:\ninvalid IPv4 address: 0.0.0.0"
+    assert endpoint_error({"IPv4Address": "0.0.0.0"}, v4=None, v6=None) == (
+        "invalid endpoint settings:\ninvalid IPv4 address: 0.0.0.0"
+    )
     assert endpoint_error({"IPv6Address": "::ffff:1.2.3.4"}, v4=None, v6=None) == (
         "invalid endpoint settings:\ninvalid IPv6 address: ::ffff:1.2.3.4"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -327,7 +328,8 @@ def test_replay_rebuilds_the_same_ids_and_next_picks():
     def create(request: api.PoolRequest, gateway: bool = True) -> str:
         p = live.request_pool(request)
         # The controller records the pool it got, so replay asks for it explicitly.
-        record.append((p.pool_id, api.PoolRequest(request.address_space, p.pool, request.sub_pool, request.options, request.v6), p.pool_id))
+        replayed = api.PoolRequest(request.address_space, p.pool, request.sub_pool, request.options, request.v6)
+        record.append((p.pool_id, replayed, p.pool_id))
         if gateway:
             g = live.request_address(api.AddressRequest(p.pool_id, options=GW))
             addresses.append((p.pool_id, str(g.ip), GW))
@@ -370,10 +372,8 @@ def test_replay_property(ops):
             held[p.pool_id] = set()
         elif kind == "addr" and ids:
             pid = ids[n % len(ids)]
-            try:
+            with contextlib.suppress(errors.NoAvailableAddress):
                 held[pid].add(str(live.request_address(api.AddressRequest(pid)).ip))
-            except errors.NoAvailableAddress:
-                pass
         elif kind == "free" and ids:
             pid = ids[n % len(ids)]
             if held[pid]:
