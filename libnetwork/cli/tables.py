@@ -69,7 +69,7 @@ def natural_less(a, b):
             return d1
         if not d1:
             if c1 != c2:
-                return c1.encode() < c2.encode()
+                return c1 < c2  # code point order is UTF-8 byte order
             i += 1
             j += 1
             continue
