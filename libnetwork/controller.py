@@ -28,6 +28,7 @@ from .drivers.api import (
 )
 from .errors import CnmError, Conflict, Forbidden, InvalidParameter, NoAvailableAddress, NotFound, Unavailable
 from .ids import generate_id, now_rfc3339, short_id
+from .ipam import config as ipam_config
 from .ipam.api import (
     GATEWAY_ADDRESS_TYPE, LOCAL_ADDRESS_SPACE, REQUEST_ADDRESS_TYPE, AddressRequest, IpamContext, IpamDriver,
     PoolRequest,
@@ -398,18 +399,14 @@ class Controller:
 
     async def _allocate_addresses(self, network: NetworkRecord, endpoint: EndpointRecord,
                                   request: EndpointRequest, undo: contextlib.AsyncExitStack) -> None:
+        static = ipam_config.validate_endpoint_ipam(
+            request.ipam_config, self._user_subnets(network.ipv4_pools), self._user_subnets(network.ipv6_pools),
+            user_defined=not network.predefined, aliases=request.aliases)
         if not (network.ipv4_pools or network.ipv6_pools):
-            if request.ipv4_address or request.ipv6_address:
-                raise InvalidParameter("user specified IP address is supported only when connecting to "
-                                       "networks with user configured subnets")
             return
         ipam = self.ipam(network.ipam_driver)
-        user_subnets = any(p.user_config for p in network.ipv4_pools + network.ipv6_pools)
-        if (request.ipv4_address or request.ipv6_address) and not user_subnets:
-            raise InvalidParameter("user specified IP address is supported only when connecting to "
-                                   "networks with user configured subnets")
-        for version, pools, wanted in ((4, network.ipv4_pools, request.ipv4_address),
-                                       (6, network.ipv6_pools, request.ipv6_address)):
+        for version, pools, wanted in ((4, network.ipv4_pools, static.ipv4),
+                                       (6, network.ipv6_pools, static.ipv6)):
             if not pools:
                 continue
             address, pool_id = await self._allocate_address(network, ipam, pools, wanted, version)
@@ -418,6 +415,14 @@ class Controller:
                 endpoint.ipv4, endpoint.ipv4_pool_id = str(address), pool_id
             else:
                 endpoint.ipv6, endpoint.ipv6_pool_id = str(address), pool_id
+
+    @staticmethod
+    def _user_subnets(pools: list[PoolRecord]) -> list[ipam_config.SubnetSpec]:
+        """The subnets a user configured (a static address must fall in one of them)."""
+        return [ipam_config.SubnetSpec(
+            subnet=ipaddress.ip_network(p.subnet),
+            ip_range=ipaddress.ip_network(p.ip_range) if p.ip_range else None,
+        ) for p in pools if p.user_config]
 
     async def _allocate_address(self, network: NetworkRecord, ipam: IpamDriver, pools: list[PoolRecord],
                                 wanted, version: int):

@@ -214,7 +214,7 @@ class Netlink:
             if address.version == 6:
                 # No duplicate address detection: the addresses come from IPAM,
                 # and DAD would leave them "tentative" (unusable) for a second.
-                kwargs["flags"] = 0x80  # IFA_F_NODAD
+                kwargs["flags"] = 0x02  # IFA_F_NODAD
             self._ipr.addr("add", index=index, address=str(address.ip),
                            prefixlen=address.network.prefixlen, **kwargs)
         except NetlinkError as err:

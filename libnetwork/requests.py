@@ -37,12 +37,12 @@ class NetworkCreate:
 
 @dataclass(frozen=True)
 class EndpointRequest:
-    ipv4_address: ipaddress.IPv4Address | None = None
-    ipv6_address: ipaddress.IPv6Address | None = None
     aliases: tuple[str, ...] = ()
     links: tuple[str, ...] = ()
     mac_address: str | None = None
     driver_opts: Mapping[str, str] = field(default_factory=dict)
+    # Docker's EndpointIPAMConfig (IPv4Address, IPv6Address, LinkLocalIPs):
+    # checked against the network by the controller, which alone knows it.
     ipam_config: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -36,6 +36,8 @@ class BridgeDriver:
         return Capabilities()
 
     def create_network(self, config: NetworkConfig) -> None:
+        if len(config.ipv4) > 1 or len(config.ipv6) > 1:
+            raise Forbidden("bridge driver doesn't support multiple subnets")
         bridge = parse_options(
             config.nid, config.options, default_mtu=self.context.mtu,
             default_bridge_name=self.context.default_bridge_name if config.default_bridge else None,

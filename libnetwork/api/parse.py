@@ -6,7 +6,6 @@ to API 1.45 and still sends newer fields.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any, Mapping
 
 from ..errors import InvalidParameter
@@ -80,27 +79,12 @@ def network_create(body: Mapping[str, Any]) -> NetworkCreate:
     )
 
 
-def _address(value: Any, version: int):
-    text = _str(value, "IPAMConfig")
-    if not text:
-        return None
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        address = None
-    if address is None or address.version != version:
-        raise InvalidParameter(f"invalid IPv{version} address: {text}")
-    return address
-
-
 def endpoint_request(settings: Any) -> EndpointRequest:
     settings = _object(settings, "EndpointConfig")
     ipam = _object(settings.get("IPAMConfig"), "EndpointConfig.IPAMConfig")
     aliases = [_str(a, "Aliases") for a in _list(settings.get("Aliases"), "Aliases")]
     links = [_str(a, "Links") for a in _list(settings.get("Links"), "Links")]
     return EndpointRequest(
-        ipv4_address=_address(ipam.get("IPv4Address"), 4),
-        ipv6_address=_address(ipam.get("IPv6Address"), 6),
         aliases=tuple(a for a in aliases if a),
         links=tuple(links),
         mac_address=_str(settings.get("MacAddress"), "MacAddress") or None,
