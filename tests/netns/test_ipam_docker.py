@@ -162,3 +162,35 @@ def test_parallel_connects_get_distinct_addresses(cnmd):
     assert len(ips) == 12 and len(set(ips)) == 12
     cnmd.cnm("sandbox", "rm", "-f", *[f"par{i}" for i in range(12)])
     cnmd.docker("network", "rm", "par")
+
+
+def test_aux_taken_and_range_exhausted(cnmd):
+    twice = api(cnmd, "POST", "/networks/create", {"Name": "auxdup", "IPAM": {"Config": [{
+        "Subnet": "10.70.0.0/24", "AuxiliaryAddresses": {"a": "10.70.0.5", "b": "10.70.0.5"}}]}})
+    assert twice[0] == 403 and "failed to allocate secondary ip address" in twice[1]["message"]
+    assert "Address already in use" in twice[1]["message"]
+    cnmd.docker("network", "create", "--subnet", "10.70.0.0/24", "--ip-range", "10.70.0.8/31", "--gateway", "10.70.0.1", "narrow")
+    cnmd.cnm("sandbox", "create", "--name", "n1", "--network", "narrow")
+    cnmd.cnm("sandbox", "create", "--name", "n2", "--network", "narrow")
+    full = cnmd.cnm("sandbox", "create", "--name", "n3", "--network", "narrow", check=False)
+    assert full.returncode == 1 and "no available IPv4 addresses" in full.stderr
+    # a static address outside the exhausted range but inside the subnet still works
+    cnmd.cnm("sandbox", "create", "--name", "n4", "--network", "narrow", "--ip", "10.70.0.100")
+    cnmd.cnm("sandbox", "rm", "-f", "n1", "n2", "n4")
+    cnmd.docker("network", "rm", "narrow")
+
+
+def test_daemon_pool_flags_and_host_routes():
+    from libnetwork.testing import new_daemon
+
+    daemon = new_daemon("--bip", "10.200.0.1/24", "--default-address-pool", "base=10.201.0.0/16,size=24")
+    try:
+        # the host already uses 10.201.0.0/24: Docker never hands out a pool overlapping a host route
+        daemon.run_on_host("ip", "route", "add", "10.201.0.0/24", "dev", "lo")
+        daemon.start()
+        assert _ipam(daemon, "bridge")["Config"] == [{"Subnet": "10.200.0.0/24", "Gateway": "10.200.0.1"}]
+        assert "10.200.0.1/24" in daemon.run_on_host("ip", "-o", "addr", "show", "cnm0").stdout
+        daemon.docker("network", "create", "flagged")
+        assert _ipam(daemon, "flagged")["Config"][0]["Subnet"] == "10.201.1.0/24"
+    finally:
+        daemon.cleanup()
