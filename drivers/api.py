@@ -29,6 +29,9 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol, runtime_checkable
 
+from ..firewall.api import Firewall
+from ..firewall.null import NullFirewall
+
 IPv4Interface = ipaddress.IPv4Interface
 IPv6Interface = ipaddress.IPv6Interface
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -133,13 +136,49 @@ class Driver(Protocol):
     def leave(self, nid: str, eid: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class PortBinding:
+    """One published port, as asked or as bound.
+
+    Asked: ``host_ip`` "" is the network's default binding address,
+    ``host_port`` 0 an ephemeral port, and ``host_port_end`` > ``host_port``
+    a range to pick one from.  Bound: every field concrete, ``host_port_end`` 0.
+    """
+
+    proto: str                      # "tcp" | "udp" | "sctp"
+    container_port: int
+    host_ip: str = ""
+    host_port: int = 0
+    host_port_end: int = 0
+
+
 @runtime_checkable
 class ExternalConnectivity(Protocol):
-    """Opt-in: drivers that publish ports (bridge)."""
+    """Opt-in: drivers that publish ports (bridge).
 
-    def program_external_connectivity(self, nid: str, eid: str, options: Mapping[str, object]) -> None: ...
+    The controller programs the endpoint that gives the sandbox its default
+    gateway, and revokes before that endpoint goes (or stops being the
+    gateway).  Programming an endpoint already programmed answers what is
+    bound; after a restart it is asked again with the bound (concrete)
+    ports, so the same host ports come back.
+    """
+
+    def program_external_connectivity(self, nid: str, eid: str,
+                                      bindings: tuple[PortBinding, ...]) -> tuple[PortBinding, ...]: ...
 
     def revoke_external_connectivity(self, nid: str, eid: str) -> None: ...
+
+
+@runtime_checkable
+class Restorable(Protocol):
+    """Opt-in: called once after a start replayed every record through the driver.
+
+    What the driver holds in memory is then the whole desired state; kernel
+    state left from before (a crash, records removed while down) that no
+    record asked for goes now.
+    """
+
+    def restore_done(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -151,3 +190,10 @@ class DriverContext:
     # Daemon-wide defaults as dockerd spells them (mtu, ...).
     mtu: int = 1500
     default_bridge_name: str = "cnm0"
+    # dockerd's --icc and --ip-masq: the default bridge network only.
+    icc: bool = True
+    ip_masq: bool = True
+    # dockerd's --ip: the host address ports are published on by default.
+    default_binding_ip: str = "0.0.0.0"
+    # The firewall backend (nftables, or the null one of --iptables=false).
+    firewall: Firewall = field(default_factory=NullFirewall)

@@ -19,10 +19,10 @@ import os
 import shutil
 import socket
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from . import etcfiles, lookup, plugins
+from . import etcfiles, firewall, lookup, plugins, publish
 from .drivers.api import (
     Driver, DriverContext, EndpointConfig, JoinInfo, NetworkConfig, SandboxInfo, SubnetData,
 )
@@ -59,6 +59,30 @@ class Settings:
     default_bridge_name: str = "cnm0"
     resolv_conf: str = "/etc/resolv.conf"
     adopted_poll_interval: float = 1.0
+    # dockerd's firewall and default-bridge flags
+    iptables: bool = True                 # False: the null firewall backend
+    icc: bool = True
+    ip_masq: bool = True
+    default_binding_ip: str = "0.0.0.0"   # --ip
+    fixed_cidr: str | None = None
+    default_gateway: str | None = None
+
+
+def default_bridge_subnet(settings: Settings) -> SubnetRequest | None:
+    """The default bridge's IPv4 subnet from dockerd's --bip, --fixed-cidr and --default-gateway.
+
+    As dockerd: --fixed-cidr alone is also the subnet; --default-gateway is
+    an aux address the bridge driver gives sandboxes as their gateway.
+    """
+    bip = ipaddress.ip_interface(settings.bip) if settings.bip else None
+    fixed = ipaddress.ip_network(settings.fixed_cidr, strict=False) if settings.fixed_cidr else None
+    if bip is None and fixed is None:
+        return None
+    aux = {}
+    if settings.default_gateway:
+        aux["DefaultGatewayIPv4"] = ipaddress.ip_address(settings.default_gateway)
+    return SubnetRequest(subnet=bip.network if bip else fixed, ip_range=fixed if fixed != (bip and bip.network) else None,
+                         gateway=bip.ip if bip else None, aux_addresses=aux)
 
 
 class Controller:
@@ -80,7 +104,7 @@ class Controller:
     # -- life cycle ------------------------------------------------------------
 
     async def start(self) -> None:
-        from .reconcile import restore  # the one consumer of the start-up path
+        from .reconcile import drivers_restored, restore  # the one consumer of the start-up path
 
         s = self.settings
         for path in (s.data_root, s.exec_root, self.files_root):
@@ -88,8 +112,10 @@ class Controller:
         self._store = Store(s.data_root)
         host = await self.kernel(Netlink)
         self._kernel = Sandboxes(host, os.path.join(s.exec_root, "netns"))
+        self.firewall = await self.kernel(firewall.start, s.iptables)
         context = DriverContext(data_root=s.data_root, exec_root=s.exec_root, mtu=s.mtu,
-                                default_bridge_name=s.default_bridge_name)
+                                default_bridge_name=s.default_bridge_name, icc=s.icc, ip_masq=s.ip_masq,
+                                default_binding_ip=s.default_binding_ip, firewall=self.firewall)
         self.drivers = plugins.load(plugins.DRIVER_GROUP, context)
         pools = tuple((ipaddress.ip_network(base), size) for base, size in s.default_address_pools)
         self.ipams = plugins.load(plugins.IPAM_GROUP, IpamContext(
@@ -97,6 +123,7 @@ class Controller:
         async with self._lock:
             await restore(self)
             await self._ensure_predefined()
+            await drivers_restored(self)
         self._watcher = asyncio.get_running_loop().create_task(self._watch_adopted())
 
     def _host_networks(self, host: Netlink) -> list:
@@ -241,17 +268,15 @@ class Controller:
 
     async def _allocate_pool(self, record: NetworkRecord, ipam: IpamDriver, spec: SubnetRequest | None,
                              v6: bool, undo: contextlib.AsyncExitStack) -> PoolRecord:
+        if spec is None and not v6 and record.predefined and record.driver == "bridge":
+            spec = default_bridge_subnet(self.settings)
         request = PoolRequest(
             address_space=LOCAL_ADDRESS_SPACE, pool=spec.subnet if spec else None,
             sub_pool=spec.ip_range if spec else None, options=record.ipam_options, v6=v6,
         )
-        if spec is None and not v6 and record.predefined and record.driver == "bridge" and self.settings.bip:
-            request = replace(request, pool=ipaddress.ip_interface(self.settings.bip).network)
         pool = await self.kernel(ipam.request_pool, request)
         undo.push_async_callback(self.kernel, ipam.release_pool, pool.pool_id)
         wanted_gateway = spec.gateway if spec else None
-        if wanted_gateway is None and record.predefined and self.settings.bip and not v6:
-            wanted_gateway = ipaddress.ip_interface(self.settings.bip).ip
         try:
             gateway = await self.kernel(ipam.request_address, AddressRequest(
                 pool.pool_id, wanted_gateway, {REQUEST_ADDRESS_TYPE: GATEWAY_ADDRESS_TYPE}))
@@ -384,6 +409,7 @@ class Controller:
             await self._allocate_addresses(network, endpoint, request, undo)
             self.store.put("endpoint", endpoint)
             await self._plumb_endpoint(network, sandbox, endpoint, request.mac_address, undo)
+            await publish.program(self, sandbox, undo)
             endpoint.ready = True
             self.store.put("endpoint", endpoint)
             undo.pop_all()
@@ -507,7 +533,7 @@ class Controller:
         sandbox = self.sandboxes.get(endpoint.sandbox_id)
         endpoint.ready = False
         self.store.put("endpoint", endpoint)
-        errors = []
+        errors = await publish.revoke(self, endpoint)
         if sandbox is not None and endpoint.ifname:
             errors += await self._attempt(self.sandbox_kernel.detach, self.netns_path(sandbox), endpoint.id)
         if network is not None:
@@ -544,6 +570,7 @@ class Controller:
                 if first is not None:
                     gateway = ipaddress.ip_address(getattr(first, attr))
                     await self.kernel(self.sandbox_kernel.set_default_route, path, first.id, gateway)
+            await publish.sync(self, sandbox)
         await self._write_files(sandbox)
 
     # -- sandboxes ---------------------------------------------------------------

@@ -12,7 +12,7 @@ import resource
 import signal
 import sys
 
-from . import __version__, logs
+from . import __version__, daemonconfig, logs
 
 log = logging.getLogger("cnmd")
 
@@ -38,6 +38,29 @@ def _bip(text: str) -> str:
     return str(interface)
 
 
+def _flag_bool(text: str) -> bool:
+    """Go's strconv.ParseBool, as dockerd's --icc=false."""
+    if text in ("1", "t", "T", "true", "TRUE", "True"):
+        return True
+    if text in ("0", "f", "F", "false", "FALSE", "False"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+
+
+def _ip(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid IP address {text!r}") from None
+
+
+def _cidr(text: str) -> str:
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid CIDR {text!r}") from None
+
+
 def _host(text: str) -> str:
     if not text.startswith("unix://"):
         raise argparse.ArgumentTypeError(f"unsupported host {text!r}: only unix:///path is served")
@@ -56,8 +79,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         metavar="base=CIDR,size=N", help="repeatable; replaces Docker's default pools")
     parser.add_argument("--mtu", type=int, default=1500, help="default MTU of bridge networks")
     parser.add_argument("--bridge-name", default="cnm0", help="device name of the default bridge network")
+    parser.add_argument("--icc", type=_flag_bool, nargs="?", const=True, default=True, metavar="BOOL",
+                        help="traffic between sandboxes of the default bridge network (--icc=false: off)")
+    parser.add_argument("--ip-masq", type=_flag_bool, nargs="?", const=True, default=True, metavar="BOOL",
+                        help="masquerade traffic leaving the default bridge network")
+    parser.add_argument("--iptables", type=_flag_bool, nargs="?", const=True, default=True, metavar="BOOL",
+                        help="program the firewall (nftables); --iptables=false: no firewall at all")
+    parser.add_argument("--ip", type=_ip, default="0.0.0.0", help="default host address of published ports")
+    parser.add_argument("--fixed-cidr", type=_cidr, help="address range of sandboxes on the default bridge")
+    parser.add_argument("--default-gateway", type=_ip, help="gateway sandboxes of the default bridge use")
+    parser.add_argument("--config-file", metavar="PATH", help="dockerd-style JSON settings, re-read on SIGHUP")
+    parser.add_argument("--cleanup", action="store_true",
+                        help="remove every kernel object the daemon made (tables, bridges, namespaces) and exit")
     parser.add_argument("--version", action="version", version=f"cnmd {__version__}")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.config_values = {}
+    if args.config_file:
+        try:
+            args.config_values = daemonconfig.load(args.config_file)
+            daemonconfig.merge(args, parser, args.config_values)
+        except daemonconfig.ConfigError as err:
+            parser.exit(1, f"cnmd: {err}\n")
+    return args
 
 
 class AlreadyRunning(SystemExit):
@@ -99,6 +142,8 @@ async def serve(args: argparse.Namespace) -> None:
         data_root=args.data_root, exec_root=args.exec_root, bip=args.bip,
         default_address_pools=tuple(args.default_address_pool), mtu=args.mtu,
         default_bridge_name=args.bridge_name,
+        iptables=args.iptables, icc=args.icc, ip_masq=args.ip_masq, default_binding_ip=args.ip,
+        fixed_cidr=args.fixed_cidr, default_gateway=args.default_gateway,
     )
     controller = Controller(settings)
     await controller.start()
@@ -116,6 +161,8 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if args.config_file:
+        loop.add_signal_handler(signal.SIGHUP, _reload_config, args)
     await stop.wait()
     log.info("daemon stopping")
     await runner.cleanup()
@@ -123,6 +170,22 @@ async def serve(args: argparse.Namespace) -> None:
     if os.path.exists(socket_path):
         os.unlink(socket_path)
     log.info("daemon stopped")
+
+
+def _reload_config(args: argparse.Namespace) -> None:
+    try:
+        args.config_values = daemonconfig.reload(args.config_file, args.config_values)
+    except daemonconfig.ConfigError as err:
+        log.error("configuration not reloaded", extra={"file": args.config_file, "error": str(err)})
+
+
+def _cleanup(args: argparse.Namespace) -> None:
+    from .cleanup import cleanup
+
+    failures = cleanup(args.data_root, args.exec_root, args.bridge_name)
+    for failure in failures:
+        log.error("cleanup step failed", extra={"error": failure})
+    sys.exit(1 if failures else 0)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -133,6 +196,11 @@ def main(argv: list[str] | None = None) -> None:
     except AlreadyRunning as err:
         print(err.code, file=sys.stderr)
         sys.exit(1)
+    if args.cleanup:
+        try:
+            _cleanup(args)
+        finally:
+            lock.close()
     _raise_fd_limit()
     try:
         asyncio.run(serve(args))

@@ -65,3 +65,10 @@ class NoAvailableAddress(Unavailable):
 
     def __init__(self, message: str = "no available addresses on this pool"):
         super().__init__(message)
+
+
+class PortUnavailable(CnmError):
+    """A host port cannot be published: taken, or the range is exhausted.
+
+    Docker answers these with 500 (its port allocator errors carry no kind).
+    """

@@ -69,6 +69,9 @@ class EndpointRecord:
     ipam_config: dict[str, Any] = field(default_factory=dict)
     gateway_v4: str | None = None
     gateway_v6: str | None = None
+    # Ports published on this endpoint as bound (PortBinding fields), so a
+    # restart takes the same host ports again.
+    published: list[dict[str, Any]] = field(default_factory=list)
     created_seq: int = 0                 # connection order inside the sandbox
     ready: bool = False
 

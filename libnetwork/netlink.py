@@ -192,6 +192,14 @@ class Netlink:
     def set_up(self, index: int) -> None:
         self._ipr.link("set", index=index, state="up")
 
+    def set_hairpin(self, index: int) -> None:
+        """Let the bridge send a frame back out of the port it came from.
+
+        With br_netfilter, a sandbox reaching its own published port is DNATed
+        at the bridge and bridged back to itself rather than routed.
+        """
+        self._ipr.brport("set", index=index, mode=1)
+
     def _index(self, name: str) -> int:
         link = self.find_link(name)
         if link is None:
@@ -271,3 +279,20 @@ class Netlink:
             if dst:
                 found.append(ipaddress.ip_network(f"{dst}/{msg['dst_len']}", strict=False))
         return found
+
+
+# -- sysctls ------------------------------------------------------------------
+# /proc/sys/net answers for the namespace of the process that opens it, so
+# these read and write the daemon's own (host) namespace.
+
+def read_sysctl(name: str) -> str:
+    with open(f"/proc/sys/{name}") as handle:
+        return handle.read().strip()
+
+
+def ensure_sysctl(name: str, value: str) -> None:
+    """Write only when different: a write can have side effects (forwarding resets RA settings)."""
+    if read_sysctl(name) != value:
+        with open(f"/proc/sys/{name}", "w") as handle:
+            handle.write(value)
+        log.debug("sysctl set", extra={"sysctl": name, "value": value})

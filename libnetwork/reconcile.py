@@ -15,6 +15,7 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
+from .drivers.api import Restorable
 from .errors import CnmError
 from .ipam.api import GATEWAY_ADDRESS_TYPE, LOCAL_ADDRESS_SPACE, REQUEST_ADDRESS_TYPE, AddressRequest, PoolRequest
 from .model import NetworkRecord
@@ -49,6 +50,16 @@ async def restore(ctl: Controller) -> None:
     await _remove_orphan_namespaces(ctl)
     for sandbox in list(ctl.sandboxes.values()):
         await ctl._after_topology_change(sandbox)
+
+
+async def drivers_restored(ctl: Controller) -> None:
+    """Every record is replayed: drivers drop kernel state that none asked for."""
+    for name, driver in ctl.drivers.items():
+        if isinstance(driver, Restorable):
+            try:
+                await ctl.kernel(driver.restore_done)
+            except Exception as err:
+                log.error("driver reconciliation failed", extra={"driver": name, "error": str(err)})
 
 
 async def _restore_network(ctl: Controller, network: NetworkRecord) -> None:

@@ -1,7 +1,7 @@
 """The bridge driver's kernel steps, each small, idempotent and tested alone.
 
-A network is set up by running ``NETWORK_SETUP`` in order; the firewall
-steps of the bridge issue slot into the same list.
+A network is set up by running ``NETWORK_SETUP`` in order and torn down by
+``NETWORK_TEARDOWN``; a restart runs the setup steps again.
 """
 
 from __future__ import annotations
@@ -9,9 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from libnetwork.drivers.api import NetworkConfig
-from libnetwork.netlink import Netlink
+from libnetwork.firewall.api import Firewall, NetworkRules
+from libnetwork.netlink import Netlink, ensure_sysctl
 
 from .config import BridgeConfig
+
+# Docker's IPAM aux address naming the gateway sandboxes use (dockerd's --default-gateway).
+DEFAULT_GATEWAY_V4 = "DefaultGatewayIPv4"
+DEFAULT_GATEWAY_V6 = "DefaultGatewayIPv6"
 
 
 @dataclass(frozen=True)
@@ -21,22 +26,83 @@ class BridgeNetwork:
     config: NetworkConfig
     bridge: BridgeConfig
 
+    def firewall_rules(self) -> NetworkRules:
+        subnets = tuple(s.subnet for s in self.config.ipv4)
+        if self.config.enable_ipv6:
+            subnets += tuple(s.subnet for s in self.config.ipv6)
+        return NetworkRules(bridge=self.bridge.bridge_name, subnets=subnets, internal=self.config.internal,
+                            masquerade=self.bridge.enable_ip_masquerade)
 
-def setup_device(nl: Netlink, net: BridgeNetwork) -> None:
-    nl.ensure_bridge(net.bridge.bridge_name, mtu=net.bridge.mtu)
+    def gateways(self):
+        """(IPv4, IPv6) gateway of the sandboxes: none on internal networks, as Docker."""
+        if self.config.internal:
+            return None, None
+
+        def pick(subnets, aux_key):
+            for subnet in subnets:
+                if aux_key in subnet.aux_addresses:
+                    return subnet.aux_addresses[aux_key]
+                if subnet.gateway is not None:
+                    return subnet.gateway.ip
+            return None
+
+        v6 = pick(self.config.ipv6, DEFAULT_GATEWAY_V6) if self.config.enable_ipv6 else None
+        return pick(self.config.ipv4, DEFAULT_GATEWAY_V4), v6
 
 
-def setup_addresses(nl: Netlink, net: BridgeNetwork) -> None:
-    link = nl.find_link(net.bridge.bridge_name)
+@dataclass(frozen=True)
+class Host:
+    """The daemon's namespace as the steps touch it."""
+
+    netlink: Netlink
+    firewall: Firewall
+
+
+def setup_device(host: Host, net: BridgeNetwork) -> None:
+    host.netlink.ensure_bridge(net.bridge.bridge_name, mtu=net.bridge.mtu)
+
+
+def setup_addresses(host: Host, net: BridgeNetwork) -> None:
+    link = host.netlink.find_link(net.bridge.bridge_name)
     subnets = () if net.bridge.inhibit_ipv4 else net.config.ipv4
     if net.config.enable_ipv6:
         subnets += net.config.ipv6
     for subnet in subnets:
         if subnet.gateway is not None:
-            nl.ensure_address(link.index, subnet.gateway)
+            host.netlink.ensure_address(link.index, subnet.gateway)
 
 
-NETWORK_SETUP = (setup_device, setup_addresses)
+def setup_forwarding(host: Host, net: BridgeNetwork) -> None:
+    """Routing between the bridge and the rest (dockerd's --ip-forward, on by default)."""
+    if net.config.internal:
+        return
+    ensure_sysctl("net/ipv4/ip_forward", "1")
+    if net.config.enable_ipv6:
+        ensure_sysctl("net/ipv6/conf/all/forwarding", "1")
+
+
+def setup_loopback_routing(host: Host, net: BridgeNetwork) -> None:
+    """Let DNATed packets from 127.0.0.1 leave through the bridge (ports published on localhost)."""
+    if host.firewall.localhost_ports and not net.config.internal:
+        ensure_sysctl(f"net/ipv4/conf/{net.bridge.bridge_name}/route_localnet", "1")
+
+
+def setup_firewall(host: Host, net: BridgeNetwork) -> None:
+    host.firewall.add_network(net.firewall_rules())
+
+
+NETWORK_SETUP = (setup_device, setup_addresses, setup_forwarding, setup_loopback_routing, setup_firewall)
+
+
+def teardown_firewall(host: Host, net: BridgeNetwork) -> None:
+    host.firewall.remove_network(net.firewall_rules())
+
+
+def teardown_device(host: Host, net: BridgeNetwork) -> None:
+    host.netlink.remove_link(net.bridge.bridge_name)
+
+
+NETWORK_TEARDOWN = (teardown_firewall, teardown_device)
 
 
 def veth_names(eid: str) -> tuple[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
+from .. import portspec, publish
 from ..model import EndpointRecord, NetworkRecord, PoolRecord, SandboxRecord
 
 if TYPE_CHECKING:
@@ -125,16 +126,17 @@ def sandbox(ctl: Controller, record: SandboxRecord) -> dict[str, Any]:
         "HostsPath": ctl.sandbox_file(record, "hosts"),
         "HostnamePath": ctl.sandbox_file(record, "hostname"),
         "Networks": _networks_of(ctl, record),
-        "Ports": ports(record),
+        "Ports": ports(ctl, record),
     }
 
 
-def ports(record: SandboxRecord) -> dict[str, Any]:
-    """Docker's NetworkSettings.Ports: exposed ports, with bindings where published."""
-    result: dict[str, Any] = {port: None for port in record.exposed_ports}
-    for port, bindings in record.port_bindings.items():
-        result[port] = [{"HostIp": b.get("HostIp", ""), "HostPort": b.get("HostPort", "")} for b in bindings]
-    return result
+def _bound(ctl: Controller, record: SandboxRecord) -> list:
+    return [b for e in ctl.sandbox_endpoints(record.id) for b in publish.bound(e)]
+
+
+def ports(ctl: Controller, record: SandboxRecord) -> dict[str, Any]:
+    """Docker's NetworkSettings.Ports: exposed ports, with the host ports actually bound."""
+    return portspec.docker_ports(record.exposed_ports, record.port_bindings, _bound(ctl, record))
 
 
 def container(ctl: Controller, record: SandboxRecord) -> dict[str, Any]:
@@ -187,7 +189,7 @@ def container(ctl: Controller, record: SandboxRecord) -> dict[str, Any]:
             "Bridge": "",
             "SandboxID": record.id,
             "SandboxKey": ctl.netns_path(record),
-            "Ports": ports(record),
+            "Ports": ports(ctl, record),
             **legacy,
             "Networks": networks,
         },
@@ -203,7 +205,8 @@ def container_summary(ctl: Controller, record: SandboxRecord) -> dict[str, Any]:
         "ImageID": "",
         "Command": "",
         "Created": 0,
-        "Ports": [],
+        "Ports": [{"IP": b.host_ip, "PrivatePort": b.container_port, "PublicPort": b.host_port, "Type": b.proto}
+                  for b in _bound(ctl, record)],
         "Labels": {},
         "State": "running",
         "Status": "Up",

@@ -1,0 +1,84 @@
+"""The nftables backend: libnftables through the netfilter project's Python binding.
+
+Each operation is one JSON batch, so one kernel transaction: it applies
+whole or not at all.  The binding's context is not thread-safe; the
+controller calls every backend method from its one kernel worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from . import nftjson
+from .api import FirewallError, FirewallUnavailable, NetworkRules, PortRule, Ruleset
+
+log = logging.getLogger(__name__)
+
+
+class NftFirewall:
+    name = "nftables"
+    localhost_ports = True
+
+    def __init__(self):
+        try:
+            from nftables import Nftables
+
+            self._nft = Nftables()
+        except (ImportError, OSError) as err:
+            raise FirewallUnavailable(
+                f"nftables is not available ({err}): install libnftables1 and pip-nftables, "
+                "or run with --iptables=false") from None
+        self._nft.set_json_output(True)
+
+    def _run(self, commands: list[dict]) -> dict:
+        if not commands:
+            return {}
+        rc, output, error = self._nft.json_cmd({"nftables": commands})
+        if rc != 0:
+            raise FirewallError(f"nftables: {error.strip() or 'transaction failed'}")
+        return output or {}
+
+    def _list(self, family: str) -> dict:
+        rc, output, error = self._nft.json_cmd(
+            {"nftables": [{"list": {"table": {"family": family, "name": nftjson.TABLE}}}]})
+        if rc != 0:
+            return {}  # no such table: nothing of ours is there
+        return output or {}
+
+    def setup(self) -> None:
+        try:
+            self._run(nftjson.setup_batch())
+        except FirewallError as err:
+            raise FirewallUnavailable(f"cannot set up the nftables ruleset: {err.message}") from None
+
+    def add_network(self, rules: NetworkRules) -> None:
+        self._run(nftjson.add_batch(nftjson.network_elements(rules)))
+
+    def remove_network(self, rules: NetworkRules) -> None:
+        self._run(nftjson.remove_batch(nftjson.network_elements(rules)))
+
+    def isolate_port(self, port: str) -> None:
+        self._run(nftjson.add_batch([nftjson.isolated_element(port)]))
+
+    def release_port(self, port: str) -> None:
+        self._run(nftjson.remove_batch([nftjson.isolated_element(port)]))
+
+    def add_ports(self, ports: tuple[PortRule, ...]) -> None:
+        self._run(nftjson.add_batch(e for p in ports for e in nftjson.port_elements(p)))
+
+    def remove_ports(self, ports: tuple[PortRule, ...]) -> None:
+        self._run(nftjson.remove_batch(e for p in ports for e in nftjson.port_elements(p)))
+
+    def reconcile(self, desired: Ruleset) -> int:
+        live = []
+        for family in (nftjson.INET, nftjson.BRIDGE):
+            live += nftjson.live_elements(self._list(family))
+        stale, missing = nftjson.diff(live, nftjson.desired_elements(desired))
+        self._run(nftjson.delete_batch(stale) + nftjson.add_batch(missing))
+        if stale or missing:
+            log.info("firewall reconciled", extra={"stale_removed": len(stale), "missing_added": len(missing)})
+        return len(stale) + len(missing)
+
+    def cleanup(self) -> None:
+        present = [f for f in (nftjson.INET, nftjson.BRIDGE) if self._list(f)]
+        self._run(nftjson.cleanup_batch(present))

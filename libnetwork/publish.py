@@ -1,0 +1,92 @@
+"""Port publishing, as the controller drives it.
+
+Docker publishes a sandbox's ports on one endpoint: the one that gives it its
+default gateway (the first, in connection order, with a gateway).  When that
+endpoint goes, the ports move to the next one.  The bindings as bound are
+kept on the endpoint record, so a restart asks the driver for the same host
+ports again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from typing import TYPE_CHECKING
+
+from . import portspec
+from .drivers.api import ExternalConnectivity, PortBinding
+from .errors import CnmError
+from .model import EndpointRecord, SandboxRecord
+
+if TYPE_CHECKING:
+    from .controller import Controller
+
+log = logging.getLogger("cnmd")
+
+
+def gateway_endpoint(ctl: Controller, sandbox: SandboxRecord) -> EndpointRecord | None:
+    return next((e for e in ctl.sandbox_endpoints(sandbox.id)
+                 if e.ifname and (e.gateway_v4 or e.gateway_v6)), None)
+
+
+def bound(endpoint: EndpointRecord) -> tuple[PortBinding, ...]:
+    return tuple(PortBinding(**b) for b in endpoint.published)
+
+
+async def program(ctl: Controller, sandbox: SandboxRecord, undo: contextlib.AsyncExitStack | None = None) -> None:
+    """Publish the sandbox's ports on its gateway endpoint, and on no other.
+
+    Raises (with Docker's wording) when a host port cannot be had; with
+    ``undo``, a later failure of the same request revokes what this did.
+    """
+    gateway = gateway_endpoint(ctl, sandbox)
+    for endpoint in ctl.sandbox_endpoints(sandbox.id):
+        if endpoint is not gateway and endpoint.published:
+            failures = await revoke(ctl, endpoint)
+            if failures:
+                raise CnmError("; ".join(failures))
+    wanted = portspec.requested_bindings(sandbox.port_bindings, sandbox.exposed_ports, sandbox.publish_all)
+    if gateway is None or not wanted:
+        return
+    network = ctl.networks[gateway.network_id]
+    driver = ctl.driver(network.driver)
+    if not isinstance(driver, ExternalConnectivity):
+        return
+    try:
+        result = await ctl.kernel(driver.program_external_connectivity, network.id, gateway.id,
+                                  bound(gateway) or wanted)
+    except CnmError as err:
+        raise type(err)(f"driver failed programming external connectivity on endpoint {gateway.name} "
+                        f"({gateway.id}): {err.message}") from err
+    if undo is not None:
+        undo.push_async_callback(revoke, ctl, gateway)
+    published = [dataclasses.asdict(b) for b in result]
+    if published != gateway.published:
+        gateway.published = published
+        ctl.store.put("endpoint", gateway)
+
+
+async def sync(ctl: Controller, sandbox: SandboxRecord) -> None:
+    """After a topology change or a restart: best effort, a failure is logged."""
+    try:
+        await program(ctl, sandbox)
+    except CnmError as err:
+        log.error("publishing ports failed", extra={"sandbox": sandbox.name, "error": err.message})
+
+
+async def revoke(ctl: Controller, endpoint: EndpointRecord) -> list[str]:
+    """Unpublish the endpoint's ports; answers the failures (teardown goes on)."""
+    if not endpoint.published:
+        return []
+    network = ctl.networks.get(endpoint.network_id)
+    failures = []
+    if network is not None:
+        driver = ctl.driver(network.driver)
+        if isinstance(driver, ExternalConnectivity):
+            failures = await ctl._attempt(driver.revoke_external_connectivity, network.id, endpoint.id)
+    if not failures:
+        endpoint.published = []
+        if endpoint.id in ctl.endpoints:
+            ctl.store.put("endpoint", endpoint)
+    return failures
