@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
+import os
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute, NetlinkError, config, netns
@@ -29,6 +30,14 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _GONE = (errno.ENODEV, errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL)
+
+
+class LinkKindUnsupported(OSError):
+    """The running kernel has no driver for a link kind (not built in, no module)."""
+
+    def __init__(self, kind: str):
+        super().__init__(errno.EOPNOTSUPP, f"the kernel has no {kind} link support")
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -158,6 +167,45 @@ class Netlink:
         if master is not None:
             changes["master"] = master
         self._ipr.link("set", index=link.index, **changes)
+        return link
+
+    def ensure_macvlan(self, name: str, parent_index: int, mode: str) -> Link:
+        """A macvlan child of ``parent_index``, left down: the sandbox layer moves it and raises it."""
+        link = self._ensure_kind(name, "macvlan", link=parent_index, macvlan_mode=mode)
+        if link.peer_index != parent_index:
+            raise FileExistsError(f"{name} exists on another parent link")
+        return link
+
+    def ensure_vlan(self, name: str, parent_index: int, vlan_id: int) -> Link:
+        """An 802.1q sub-interface of ``parent_index``, up."""
+        link = self._ensure_kind(name, "vlan", link=parent_index, vlan_id=vlan_id)
+        if link.peer_index != parent_index:
+            raise FileExistsError(f"{name} exists on another parent link")
+        self.set_up(link.index)
+        return link
+
+    def ensure_dummy(self, name: str) -> Link:
+        link = self._ensure_kind(name, "dummy")
+        self.set_up(link.index)
+        return link
+
+    def set_alias(self, index: int, alias: str) -> None:
+        self._ipr.link("set", index=index, ifalias=alias)
+
+    def _ensure_kind(self, name: str, kind: str, **spec) -> Link:
+        link = self.find_link(name)
+        if link is None:
+            try:
+                self._ipr.link("add", ifname=name, kind=kind, **spec)
+            except NetlinkError as err:
+                if err.code == errno.EOPNOTSUPP:
+                    # rtnetlink's answer when no driver, built in or module, provides the kind.
+                    raise LinkKindUnsupported(kind) from None
+                if err.code != errno.EEXIST:
+                    raise OSError(err.code, os.strerror(err.code)) from None
+            link = self.find_link(name)
+        elif link.kind != kind:
+            raise FileExistsError(f"{name} exists and is not a {kind} link")
         return link
 
     def remove_link(self, name: str) -> None:
