@@ -9,10 +9,22 @@ ROOT="$(mktemp -d /tmp/cnm-demo.XXXXXX)"
 SOCK="$ROOT/exec/cnm.sock"
 export CNM_HOST="unix://$SOCK"
 
+FETCH='import sys, time, urllib.request
+for _ in range(50):
+    try:
+        print(urllib.request.urlopen(sys.argv[1], timeout=2).status, "OK from", sys.argv[1]); break
+    except OSError:
+        time.sleep(0.1)
+else:
+    sys.exit("no answer from " + sys.argv[1])'
+http_get_from_host() { nsenter --net="/run/netns/$HOSTNS" python3 -c "$FETCH" "$1"; }
+http_get_from_sandbox() { cnm exec "$1" -- python3 -c "$FETCH" "$2"; }
+
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
 cleanup() {
     set +e
+    [ -n "${SERVER_PID:-}" ] && kill "$SERVER_PID" 2>/dev/null
     [ -n "${DAEMON_PID:-}" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
     for ns in "$ROOT"/exec/netns/*; do [ -e "$ns" ] && umount -l "$ns" 2>/dev/null; done
     umount -l "$ROOT/exec/netns" 2>/dev/null
@@ -44,6 +56,20 @@ if cnm exec web -- ping -c 1 -W 1 10.20.0.10 >/dev/null 2>&1; then
     echo "unexpected: web still reaches db after disconnect"; exit 1
 fi
 echo "web no longer reaches db after disconnect"
+
+echo
+echo "publish a port: a web server in a sandbox, reached from the host on 8080"
+step cnm sandbox create --name shop --network frontend -p 8080:80
+cnm exec shop -- python3 -m http.server 80 >/dev/null 2>&1 &
+SERVER_PID=$!
+step cnm port shop
+HOST_IP=$(ip -n "$HOSTNS" -4 -o addr show dev cnm0 | awk '{print $4}' | cut -d/ -f1)
+step http_get_from_host "http://127.0.0.1:8080/"
+step http_get_from_host "http://$HOST_IP:8080/"
+step http_get_from_sandbox web "http://$HOST_IP:8080/"
+kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+step cnm sandbox rm -f shop
+
 echo
 echo "the same daemon answers the real docker CLI:"
 step env DOCKER_HOST="$CNM_HOST" docker network ls
