@@ -66,11 +66,14 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 
 def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"message": message}, status=status)
+    # Exactly "application/json", as dockerd sends: the docker CLI decodes an
+    # error body only then (a "; charset=utf-8" makes it print the raw JSON).
+    return web.Response(body=json.dumps({"message": message}).encode(), status=status,
+                        content_type="application/json")
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(data) + "\n", status=status, content_type="application/json")
+    return web.Response(body=(json.dumps(data) + "\n").encode(), status=status, content_type="application/json")
 
 
 async def _read_json(request: web.Request) -> dict:

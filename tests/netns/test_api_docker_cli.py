@@ -66,7 +66,8 @@ def test_errors_have_docker_status_and_text(cnmd):
 
     cnmd.docker("network", "create", "dup")
     dup = cnmd.docker("network", "create", "dup", check=False)
-    assert "network with name dup already exists" in dup.stderr
+    # the CLI decodes the JSON error only when the Content-Type is exactly Docker's
+    assert dup.stderr.strip() == "Error response from daemon: network with name dup already exists"
     status, body, _ = api(cnmd, "POST", "/networks/create", {"Name": "dup"})
     assert status == 409
 
