@@ -1,26 +1,63 @@
-"""The network driver contract.
+"""The network driver contract: what a network driver implements, and what the daemon guarantees it.
 
 A driver turns the controller's decisions into kernel objects for one kind of
 network.  The shape follows Docker's CNM driver API and its remote plugin
 protocol: ``create_network``, ``delete_network``, ``create_endpoint``,
-``delete_endpoint``, ``join``, ``leave``.  ``join`` creates the interface on
-the host side and answers with its name; the sandbox layer moves it into the
-sandbox, renames it ``<dst_prefix>N`` and sets addresses and routes, so every
-driver, built-in or remote, is plumbed by the same code.
+``delete_endpoint``, ``join``, ``leave``, plus ``capabilities``; port
+publishing (``ExternalConnectivity``) and cluster node events
+(``NodeDiscovery``) are opt-in protocols.  ``join`` creates the interface in
+the daemon's (host) namespace and answers with its name; the sandbox layer
+moves it into the sandbox, renames it ``<dst_prefix>N``, sets its MAC, MTU,
+addresses and routes, so every driver, built-in or remote, is plumbed by the
+same code.  A driver never touches a sandbox's namespace itself.
 
-Contract the controller keeps:
-  * calls run in one worker thread, one at a time: a driver needs no locks;
-  * every call may be repeated with the same arguments (restart
-    reconciliation runs the same steps again), so each must be idempotent:
-    create-or-verify, and delete succeeds when already gone;
-  * on failure part way through a request, the controller undoes the calls
-    that succeeded, in reverse order (``leave``, ``delete_endpoint``, ...);
-  * ``create_network`` is called again at every daemon start for every
-    recorded network, before any endpoint call: that is where a driver
-    rebuilds its in-memory state.
+Writing one (see docs/plugins.md): a package declares an entry point in the
+``libnetwork.drivers`` group, ``NAME = "package.module:create_driver"``.
+At start the daemon calls ``create_driver(DriverContext)`` once and serves
+the result as driver ``NAME`` (``network create -d NAME``); a factory that
+raises is logged and its driver is absent.  Import only this module,
+``libnetwork.errors`` and, for kernel steps, ``libnetwork.netlink``.  Docker
+network plugins (out of process) are served by ``libnetwork.drivers.remote``
+under the same contract.
 
-Raise the classes of ``libnetwork.errors`` (``InvalidParameter`` for bad
-options, ``Forbidden``, ``Conflict`` ...); anything else becomes a 500.
+What the daemon guarantees:
+
+* Threading: every call of every driver runs in the daemon's one kernel
+  worker thread, one at a time, never on its event loop.  A driver needs no
+  locks, and may block (netlink, a subprocess, HTTP), but while it blocks
+  every other network change waits: keep calls short and bounded.
+* Ordering: ``create_network`` returns before any endpoint call for that
+  network, and ``delete_network`` comes after every endpoint of it was
+  deleted.  An endpoint goes ``create_endpoint`` -> ``join`` ->
+  (``program_external_connectivity``) ... (``revoke_external_connectivity``)
+  -> ``leave`` -> ``delete_endpoint``.  IPAM has allocated the network's
+  pools and gateway before ``create_network`` and the endpoint's addresses
+  before ``create_endpoint``; they are released after the delete calls.
+* Failure and rollback: when a call raises, the request fails with that
+  error and the controller undoes, in reverse order, the calls of the same
+  request that had returned (``leave``, ``delete_endpoint``,
+  ``delete_network``), then releases addresses and pools and drops the
+  records.  The call that raised is not undone: a driver cleans up its own
+  half-done work before raising.  Failures of undo calls are logged; they
+  never hide the error that caused the rollback.
+* No retries: the controller never repeats a failed call on its own.  A
+  user who repeats the request makes a new endpoint (new ID) or network.
+* Restarts (``Capabilities.restore_by_replay``, true by default): kernel
+  objects outlive the daemon, memory does not.  At every start, before
+  serving requests, the controller calls ``create_network`` again for every
+  recorded network (same config), then ``create_endpoint`` and ``join`` for
+  every recorded endpoint with the recorded IDs, addresses and MAC.  So
+  every call must be idempotent: create-or-verify (recreate what is
+  missing), and ``delete_*``/``leave`` succeed when the object is already
+  gone, or was never made (a crash half way through a request leaves records
+  that the next start rolls back with those calls).  A driver that keeps
+  its own state across restarts (as Docker's remote plugins do) sets
+  ``restore_by_replay=False`` and is not called at start at all.
+
+Errors: raise the classes of ``libnetwork.errors`` (``InvalidParameter`` for
+bad options, ``Forbidden``, ``Conflict``, ``NotFound`` ...): the message
+reaches the user verbatim with the class's HTTP status; anything else
+becomes a 500.
 """
 
 from __future__ import annotations
@@ -43,6 +80,9 @@ GLOBAL_SCOPE = "global"
 
 @dataclass(frozen=True)
 class Capabilities:
+    """What ``capabilities()`` answers; asked once, when the driver is loaded."""
+
+    # Docker's DataScope and ConnectivityScope: "local" (this host) or "global".
     scope: str = LOCAL_SCOPE
     connectivity_scope: str = LOCAL_SCOPE
     # host and null: sandboxes on this network join no other network and
@@ -50,19 +90,29 @@ class Capabilities:
     exclusive: bool = False
     # host: the sandbox uses the daemon's own namespace.
     uses_host_namespace: bool = False
+    # True: at every start the controller replays create_network, and
+    # create_endpoint + join, for every record (see the module docstring).
+    # False: the driver keeps its own state and is not called at start.
+    restore_by_replay: bool = True
 
 
 @dataclass(frozen=True)
 class SubnetData:
-    """One IPAM pool of a network as the driver sees it."""
+    """One IPAM pool of a network as the driver sees it (Docker's IPAMData)."""
 
     subnet: IPNetwork
+    # The gateway address IPAM reserved, with the pool's prefix.
     gateway: ipaddress.IPv4Interface | ipaddress.IPv6Interface | None = None
+    # The user's --aux-address NAME=IP, reserved in IPAM for the driver's use.
     aux_addresses: Mapping[str, IPAddress] = field(default_factory=dict)
+    # The IPAM address space the pool came from.
+    address_space: str = "LocalDefault"
 
 
 @dataclass(frozen=True)
 class NetworkConfig:
+    """What ``create_network`` gets: the network as recorded, identical on every replay."""
+
     nid: str
     name: str
     # Docker's -o key=value driver options, verbatim; each driver parses them
@@ -78,23 +128,31 @@ class NetworkConfig:
 
 @dataclass(frozen=True)
 class EndpointConfig:
+    """What ``create_endpoint`` gets; the addresses are IPAM's, with the pool's prefix."""
+
     nid: str
     eid: str
     ipv4: IPv4Interface | None = None
     ipv6: IPv6Interface | None = None
-    mac: str | None = None          # user's --mac-address, else the driver's choice
+    mac: str | None = None          # user's --mac-address (or the recorded one on replay), else the driver's choice
+    # The endpoint's driver options (docker network connect --driver-opt).
     options: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class EndpointInfo:
-    """What create_endpoint answers: the MAC the interface will carry."""
+    """What create_endpoint answers: the MAC the interface will carry (None: keep the kernel's).
+
+    When ``EndpointConfig.mac`` was given, answer it unchanged.
+    """
 
     mac: str | None = None
 
 
 @dataclass(frozen=True)
 class StaticRoute:
+    """A route the sandbox layer adds through the endpoint's interface."""
+
     destination: IPNetwork
     next_hop: IPAddress | None = None   # None: on-link
 
@@ -102,16 +160,26 @@ class StaticRoute:
 @dataclass(frozen=True)
 class SandboxInfo:
     sid: str
+    # The sandbox's namespace (Docker's SandboxKey); for reading only: the
+    # sandbox layer moves the interface in.
     netns_path: str
 
 
 @dataclass(frozen=True)
 class JoinInfo:
-    """What join answers; the sandbox layer plumbs it."""
+    """What join answers; the sandbox layer plumbs it.
 
-    src_name: str | None           # host-side name of the interface to move in; None: none
+    ``src_name`` names an interface the driver made in the daemon's own
+    namespace (a veth peer, a macvlan child ...); the sandbox layer moves it
+    into the sandbox, names it ``dst_prefix`` + the first free index, sets
+    the endpoint's MAC, ``mtu``, addresses and ``static_routes``, and a
+    default route via the gateway of the sandbox's first network that has
+    one.  None: the sandbox gets no interface (null, host).
+    """
+
+    src_name: str | None
     dst_prefix: str = "eth"
-    gateway_v4: ipaddress.IPv4Address | None = None
+    gateway_v4: ipaddress.IPv4Address | None = None   # None: no default route through this network
     gateway_v6: ipaddress.IPv6Address | None = None
     static_routes: tuple[StaticRoute, ...] = ()
     mtu: int | None = None
@@ -119,21 +187,65 @@ class JoinInfo:
 
 @runtime_checkable
 class Driver(Protocol):
+    """A network driver.  Every call runs in the kernel worker; see the module docstring."""
+
     name: str
 
-    def capabilities(self) -> Capabilities: ...
+    def capabilities(self) -> Capabilities:
+        """Scope and restart behaviour; called once at load, must not fail."""
+        ...
 
-    def create_network(self, config: NetworkConfig) -> None: ...
+    def create_network(self, config: NetworkConfig) -> None:
+        """Make (or verify) the network's shared kernel objects (a bridge, a parent link).
 
-    def delete_network(self, nid: str) -> None: ...
+        Parse ``config.options`` here and raise ``InvalidParameter`` for a
+        bad one, ``Forbidden`` for a conflict with another network of the
+        driver.  Repeated at start with the same config when
+        ``restore_by_replay``: rebuild in-memory state, recreate what is missing.
+        """
+        ...
 
-    def create_endpoint(self, config: EndpointConfig) -> EndpointInfo: ...
+    def delete_network(self, nid: str) -> None:
+        """Remove what create_network made; succeed when it is already gone or unknown."""
+        ...
 
-    def delete_endpoint(self, nid: str, eid: str) -> None: ...
+    def create_endpoint(self, config: EndpointConfig) -> EndpointInfo:
+        """Reserve what the endpoint needs; kernel objects may wait until ``join``.
 
-    def join(self, nid: str, eid: str, sandbox: SandboxInfo) -> JoinInfo: ...
+        Raise ``NotFound`` for an unknown network, ``InvalidParameter`` for
+        bad endpoint options.
+        """
+        ...
 
-    def leave(self, nid: str, eid: str) -> None: ...
+    def delete_endpoint(self, nid: str, eid: str) -> None:
+        """Remove what create_endpoint (and join) made; succeed when already gone or unknown."""
+        ...
+
+    def join(self, nid: str, eid: str, sandbox: SandboxInfo) -> JoinInfo:
+        """Make the endpoint's interface in the daemon's namespace and say how to plumb it.
+
+        Repeated at start when ``restore_by_replay``: the interface may then
+        already be inside the sandbox (under its final name); answer the same
+        JoinInfo and make nothing new.
+        """
+        ...
+
+    def leave(self, nid: str, eid: str) -> None:
+        """The sandbox layer has taken the interface out of the sandbox; undo join's host-side state."""
+        ...
+
+
+@runtime_checkable
+class NodeDiscovery(Protocol):
+    """Opt-in: cluster membership events (Docker's DiscoverNew / DiscoverDelete of a node).
+
+    For multi-host drivers: called from the kernel worker when a node joins
+    or leaves the cluster; ``self_node`` marks this host's own address.
+    """
+
+    def discover_new(self, address: str, bind_address: str = "", self_node: bool = False) -> None: ...
+
+    def discover_delete(self, address: str, bind_address: str = "", self_node: bool = False) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -183,7 +295,7 @@ class Restorable(Protocol):
 
 @dataclass(frozen=True)
 class DriverContext:
-    """What the daemon hands a driver factory (``create_driver(context)``)."""
+    """What the daemon hands a driver factory (``create_driver(context)``), once, at start."""
 
     data_root: str
     exec_root: str

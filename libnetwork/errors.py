@@ -72,3 +72,19 @@ class PortUnavailable(CnmError):
 
     Docker answers these with 500 (its port allocator errors carry no kind).
     """
+
+
+class PluginError(Internal):
+    """A remote plugin answered a call with an error, or with a reply that breaks the protocol.
+
+    ``plugin_status`` is the HTTP status the plugin answered with (404 means
+    it does not implement the call, which Docker forgives for optional ones).
+    """
+
+    def __init__(self, message: str, plugin_status: int | None = None):
+        super().__init__(message)
+        self.plugin_status = plugin_status
+
+
+class PluginUnavailable(Unavailable):
+    """A remote plugin could not be reached, did not answer in time, or died mid-call."""
