@@ -23,14 +23,16 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from . import etcfiles, firewall, lookup, plugins, publish
+from .drivers import remote as remote_driver
 from .drivers.api import (
     Driver, DriverContext, EndpointConfig, JoinInfo, NetworkConfig, SandboxInfo, SubnetData,
 )
 from .errors import CnmError, Conflict, Forbidden, InvalidParameter, NoAvailableAddress, NotFound, Unavailable
 from .ids import generate_id, now_rfc3339, short_id
 from .ipam import config as ipam_config
+from .ipam import remote as remote_ipam
 from .ipam.api import (
-    GATEWAY_ADDRESS_TYPE, LOCAL_ADDRESS_SPACE, REQUEST_ADDRESS_TYPE, AddressRequest, IpamContext, IpamDriver,
+    GATEWAY_ADDRESS_TYPE, REQUEST_ADDRESS_TYPE, AddressRequest, IpamContext, IpamDriver,
     PoolRequest,
 )
 from .model import EndpointRecord, NetworkRecord, PoolRecord, SandboxRecord
@@ -39,6 +41,7 @@ from .netlink import Netlink
 from .requests import EndpointRequest, NetworkAttachment, NetworkCreate, SandboxCreate, SubnetRequest
 from .sandbox import Attachment, Sandboxes
 from .store import Store
+from .v1plugins import DEFAULT_DIRS, Registry
 
 log = logging.getLogger("cnmd")
 
@@ -66,6 +69,10 @@ class Settings:
     default_binding_ip: str = "0.0.0.0"   # --ip
     fixed_cidr: str | None = None
     default_gateway: str | None = None
+    # Docker's v1 plugin directories, and how long a plugin may take to
+    # answer (and to come up before a call fails).
+    plugin_dirs: tuple[str, ...] = DEFAULT_DIRS
+    plugin_timeout: float = 30.0
 
 
 def default_bridge_subnet(settings: Settings) -> SubnetRequest | None:
@@ -95,6 +102,7 @@ class Controller:
         self.sandboxes: dict[str, SandboxRecord] = {}
         self.drivers: dict[str, Driver] = {}
         self.ipams: dict[str, IpamDriver] = {}
+        self.v1plugins = Registry(settings.plugin_dirs, timeout=settings.plugin_timeout)
         self._lock = asyncio.Lock()
         self._kernel_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kernel")
         self._store: Store | None = None
@@ -196,6 +204,19 @@ class Controller:
         except KeyError:
             raise plugins.missing_plugin(name) from None
 
+    async def load_driver(self, name: str) -> Driver:
+        """Driver ``name``; one that no entry point provides is a Docker plugin, looked up now as Docker does."""
+        name = plugins.DRIVER_ALIASES.get(name, name)
+        if name not in self.drivers:
+            self.drivers[name] = await self.kernel(remote_driver.connect, self.v1plugins, name)
+        return self.drivers[name]
+
+    async def load_ipam(self, name: str) -> IpamDriver:
+        name = name or "default"
+        if name not in self.ipams:
+            self.ipams[name] = await self.kernel(remote_ipam.connect, self.v1plugins, name)
+        return self.ipams[name]
+
     def netns_path(self, sandbox: SandboxRecord) -> str:
         if sandbox.mode == "host":
             return self.host_netns_path
@@ -216,13 +237,13 @@ class Controller:
         if any(n.name == name for n in self.networks.values()):
             raise Conflict(f"network with name {name} already exists")
         driver_name = plugins.DRIVER_ALIASES.get(request.driver or "bridge", request.driver or "bridge")
-        driver = self.driver(driver_name)
+        driver = await self.load_driver(driver_name)
         caps = driver.capabilities()
         if caps.exclusive and not predefined:
             raise Forbidden(f'only one instance of "{driver_name}" network is allowed')
         if request.config_from:
             raise InvalidParameter("config-from networks are not supported")
-        ipam = None if caps.exclusive else self.ipam(request.ipam_driver)
+        ipam = None if caps.exclusive else await self.load_ipam(request.ipam_driver)
         record = NetworkRecord(
             id=generate_id(), name=name, driver=driver_name,
             created=ZERO_TIME if caps.exclusive else now_rfc3339(),
@@ -240,7 +261,7 @@ class Controller:
                     await self._allocate_pools(record, ipam, request.subnets, undo)
                 self.store.put("network", record)
                 await self.kernel(driver.create_network, self.network_config(record))
-                undo.push_async_callback(self.kernel, driver.delete_network, record.id)
+                undo.push_async_callback(self._attempt, driver.delete_network, record.id)
                 record.ready = True
                 self.store.put("network", record)
                 undo.pop_all()
@@ -270,31 +291,32 @@ class Controller:
                              v6: bool, undo: contextlib.AsyncExitStack) -> PoolRecord:
         if spec is None and not v6 and record.predefined and record.driver == "bridge":
             spec = default_bridge_subnet(self.settings)
+        space, _ = await self.kernel(ipam.default_address_spaces)
         request = PoolRequest(
-            address_space=LOCAL_ADDRESS_SPACE, pool=spec.subnet if spec else None,
+            address_space=space, pool=spec.subnet if spec else None,
             sub_pool=spec.ip_range if spec else None, options=record.ipam_options, v6=v6,
         )
         pool = await self.kernel(ipam.request_pool, request)
-        undo.push_async_callback(self.kernel, ipam.release_pool, pool.pool_id)
+        undo.push_async_callback(self._attempt, ipam.release_pool, pool.pool_id)
         wanted_gateway = spec.gateway if spec else None
         try:
             gateway = await self.kernel(ipam.request_address, AddressRequest(
                 pool.pool_id, wanted_gateway, {REQUEST_ADDRESS_TYPE: GATEWAY_ADDRESS_TYPE}))
         except CnmError as err:
             raise type(err)(f"failed to allocate gateway ({wanted_gateway or ''}): {err.message}") from err
-        undo.push_async_callback(self.kernel, ipam.release_address, pool.pool_id, gateway.ip)
+        undo.push_async_callback(self._attempt, ipam.release_address, pool.pool_id, gateway.ip)
         aux = {}
         for key, address in (spec.aux_addresses.items() if spec else ()):
             try:
                 await self.kernel(ipam.request_address, AddressRequest(pool.pool_id, address))
             except CnmError as err:
                 raise type(err)(f"failed to allocate secondary ip address ({key}:{address}): {err.message}") from err
-            undo.push_async_callback(self.kernel, ipam.release_address, pool.pool_id, address)
+            undo.push_async_callback(self._attempt, ipam.release_address, pool.pool_id, address)
             aux[key] = str(address)
         return PoolRecord(
             pool_id=pool.pool_id, subnet=str(pool.pool), gateway=str(gateway),
             ip_range=str(spec.ip_range) if spec and spec.ip_range else None,
-            aux_addresses=aux, user_config=dict(spec.user_config) if spec else None,
+            aux_addresses=aux, user_config=dict(spec.user_config) if spec else None, address_space=space,
         )
 
     def network_config(self, record: NetworkRecord) -> NetworkConfig:
@@ -303,6 +325,7 @@ class Controller:
                 subnet=ipaddress.ip_network(p.subnet),
                 gateway=ipaddress.ip_interface(p.gateway) if p.gateway else None,
                 aux_addresses={k: ipaddress.ip_address(v) for k, v in p.aux_addresses.items()},
+                address_space=p.address_space,
             ) for p in pools)
 
         return NetworkConfig(
@@ -329,10 +352,10 @@ class Controller:
         """Undo every step of create; each is idempotent, so this also rolls back a half-made one."""
         record.ready = False
         self.store.put("network", record)
-        driver = self.driver(record.driver)
+        driver = await self.load_driver(record.driver)
         await self.kernel(driver.delete_network, record.id)
         if record.ipv4_pools or record.ipv6_pools:
-            ipam = self.ipam(record.ipam_driver)
+            ipam = await self.load_ipam(record.ipam_driver)
             for pool in record.ipv4_pools + record.ipv6_pools:
                 await self._release_pool(ipam, pool)
         self.networks.pop(record.id, None)
@@ -392,8 +415,8 @@ class Controller:
             raise Unavailable(f"network {network.name} is not ready")
 
     async def _connect(self, network: NetworkRecord, sandbox: SandboxRecord, request: EndpointRequest) -> EndpointRecord:
+        await self.load_driver(network.driver)
         self._check_connect(network, sandbox)
-        driver = self.driver(network.driver)
         endpoint = EndpointRecord(
             id=generate_id(), network_id=network.id, sandbox_id=sandbox.id, name=sandbox.name,
             aliases=list(dict.fromkeys(request.aliases)), links=list(request.links),
@@ -430,13 +453,13 @@ class Controller:
             user_defined=not network.predefined, aliases=request.aliases)
         if not (network.ipv4_pools or network.ipv6_pools):
             return
-        ipam = self.ipam(network.ipam_driver)
+        ipam = await self.load_ipam(network.ipam_driver)
         for version, pools, wanted in ((4, network.ipv4_pools, static.ipv4),
                                        (6, network.ipv6_pools, static.ipv6)):
             if not pools:
                 continue
             address, pool_id = await self._allocate_address(network, ipam, pools, wanted, version)
-            undo.push_async_callback(self.kernel, ipam.release_address, pool_id, address.ip)
+            undo.push_async_callback(self._attempt, ipam.release_address, pool_id, address.ip)
             if version == 4:
                 endpoint.ipv4, endpoint.ipv4_pool_id = str(address), pool_id
             else:
@@ -476,7 +499,7 @@ class Controller:
     async def _plumb_endpoint(self, network: NetworkRecord, sandbox: SandboxRecord, endpoint: EndpointRecord,
                               mac: str | None, undo: contextlib.AsyncExitStack) -> None:
         """Driver create/join and sandbox attach: each step idempotent, so a restart repeats them."""
-        driver = self.driver(network.driver)
+        driver = await self.load_driver(network.driver)
         config = EndpointConfig(
             nid=network.id, eid=endpoint.id,
             ipv4=ipaddress.IPv4Interface(endpoint.ipv4) if endpoint.ipv4 else None,
@@ -484,11 +507,11 @@ class Controller:
             mac=mac or endpoint.mac, options=endpoint.driver_opts,
         )
         info = await self.kernel(driver.create_endpoint, config)
-        undo.push_async_callback(self.kernel, driver.delete_endpoint, network.id, endpoint.id)
+        undo.push_async_callback(self._attempt, driver.delete_endpoint, network.id, endpoint.id)
         endpoint.mac = info.mac
         path = self.netns_path(sandbox)
         join: JoinInfo = await self.kernel(driver.join, network.id, endpoint.id, SandboxInfo(sandbox.id, path))
-        undo.push_async_callback(self.kernel, driver.leave, network.id, endpoint.id)
+        undo.push_async_callback(self._attempt, driver.leave, network.id, endpoint.id)
         endpoint.gateway_v4 = str(join.gateway_v4) if join.gateway_v4 else None
         endpoint.gateway_v6 = str(join.gateway_v6) if join.gateway_v6 else None
         if join.src_name is None:
@@ -502,7 +525,7 @@ class Controller:
             routes=tuple((str(r.destination), str(r.next_hop) if r.next_hop else None) for r in join.static_routes),
         )
         await self.kernel(self.sandbox_kernel.attach, path, attachment)
-        undo.push_async_callback(self.kernel, self.sandbox_kernel.detach, path, endpoint.id)
+        undo.push_async_callback(self._attempt, self.sandbox_kernel.detach, path, endpoint.id)
 
     async def disconnect(self, network_term: str, sandbox_term: str, force: bool = False) -> None:
         async with self._lock:
@@ -533,14 +556,14 @@ class Controller:
         sandbox = self.sandboxes.get(endpoint.sandbox_id)
         endpoint.ready = False
         self.store.put("endpoint", endpoint)
-        errors = await publish.revoke(self, endpoint)
+        driver, ipam, errors = await self._teardown_drivers(network)
+        errors += await publish.revoke(self, endpoint)
         if sandbox is not None and endpoint.ifname:
             errors += await self._attempt(self.sandbox_kernel.detach, self.netns_path(sandbox), endpoint.id)
         if network is not None:
-            driver = self.driver(network.driver)
-            errors += await self._attempt(driver.leave, network.id, endpoint.id)
-            errors += await self._attempt(driver.delete_endpoint, network.id, endpoint.id)
-            ipam = self.ipam(network.ipam_driver) if (network.ipv4_pools or network.ipv6_pools) else None
+            if driver is not None:
+                errors += await self._attempt(driver.leave, network.id, endpoint.id)
+                errors += await self._attempt(driver.delete_endpoint, network.id, endpoint.id)
             for pool_id, address in ((endpoint.ipv4_pool_id, endpoint.ipv4), (endpoint.ipv6_pool_id, endpoint.ipv6)):
                 if ipam and pool_id and address:
                     errors += await self._attempt(ipam.release_address, pool_id, ipaddress.ip_interface(address).ip)
@@ -550,6 +573,23 @@ class Controller:
             "sandbox": endpoint.name, "endpoint": short_id(endpoint.id)})
         if errors:
             raise CnmError("; ".join(errors))
+
+    async def _teardown_drivers(self, network: NetworkRecord | None):
+        """(driver, IPAM driver, failures): a teardown goes on without the ones that cannot be had (a dead plugin)."""
+        driver = ipam = None
+        errors: list[str] = []
+        if network is None:
+            return driver, ipam, errors
+        try:
+            driver = await self.load_driver(network.driver)
+        except CnmError as err:
+            errors.append(err.message)
+        if network.ipv4_pools or network.ipv6_pools:
+            try:
+                ipam = await self.load_ipam(network.ipam_driver)
+            except CnmError as err:
+                errors.append(err.message)
+        return driver, ipam, errors
 
     async def _attempt(self, fn: Callable, *args) -> list[str]:
         """Run a teardown step; collect its failure instead of stopping the teardown."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import fcntl
 import ipaddress
 import logging
@@ -61,6 +62,16 @@ def _cidr(text: str) -> str:
         raise argparse.ArgumentTypeError(f"invalid CIDR {text!r}") from None
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: expected seconds > 0")
+    return value
+
+
 def _host(text: str) -> str:
     if not text.startswith("unix://"):
         raise argparse.ArgumentTypeError(f"unsupported host {text!r}: only unix:///path is served")
@@ -91,6 +102,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config-file", metavar="PATH", help="dockerd-style JSON settings, re-read on SIGHUP")
     parser.add_argument("--cleanup", action="store_true",
                         help="remove every kernel object the daemon made (tables, bridges, namespaces) and exit")
+    parser.add_argument("--plugin-dir", action="append", default=None, metavar="DIR",
+                        help="where Docker plugins' .sock, .spec and .json files are looked for (repeatable; "
+                        "default /run/docker/plugins, /etc/docker/plugins, /usr/lib/docker/plugins)")
+    parser.add_argument("--plugin-timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                        help="how long a plugin may take to answer a call, and to come up (default %(default)s)")
     parser.add_argument("--version", action="version", version=f"cnmd {__version__}")
     args = parser.parse_args(argv)
     args.config_values = {}
@@ -144,7 +160,10 @@ async def serve(args: argparse.Namespace) -> None:
         default_bridge_name=args.bridge_name,
         iptables=args.iptables, icc=args.icc, ip_masq=args.ip_masq, default_binding_ip=args.ip,
         fixed_cidr=args.fixed_cidr, default_gateway=args.default_gateway,
+        plugin_timeout=args.plugin_timeout,
     )
+    if args.plugin_dir:
+        settings = dataclasses.replace(settings, plugin_dirs=tuple(args.plugin_dir))
     controller = Controller(settings)
     await controller.start()
     runner = web.AppRunner(build_app(controller), access_log=None, handle_signals=False)

@@ -23,6 +23,8 @@ class PoolRecord:
     aux_addresses: dict[str, str] = field(default_factory=dict)
     # The subnet config exactly as the user gave it, echoed back by inspect.
     user_config: dict[str, Any] | None = None
+    # The IPAM driver's address space the pool came from.
+    address_space: str = "LocalDefault"
 
 
 @dataclass

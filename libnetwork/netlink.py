@@ -295,6 +295,10 @@ class Netlink:
             family = family or (10 if gateway.version == 6 else 2)
         if oif is not None:
             spec["oif"] = oif
+            if gateway is None:
+                # On-link, as ip(8) and Docker add it: a later route may use
+                # an address behind it as its gateway only with scope link.
+                spec["scope"] = 253  # RT_SCOPE_LINK
         if family:
             spec["family"] = family
         try:

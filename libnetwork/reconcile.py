@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from .drivers.api import Restorable
 from .errors import CnmError
-from .ipam.api import GATEWAY_ADDRESS_TYPE, LOCAL_ADDRESS_SPACE, REQUEST_ADDRESS_TYPE, AddressRequest, PoolRequest
+from .ipam.api import GATEWAY_ADDRESS_TYPE, REQUEST_ADDRESS_TYPE, AddressRequest, PoolRequest
 from .model import NetworkRecord
 
 if TYPE_CHECKING:
@@ -62,9 +62,22 @@ async def drivers_restored(ctl: Controller) -> None:
                 log.error("driver reconciliation failed", extra={"driver": name, "error": str(err)})
 
 
+def _replayed(loaded: dict, name: str):
+    """The loaded driver ``name`` if it wants its records replayed at start, else None.
+
+    One that is not loaded is a Docker plugin (looked up on first use), and a
+    plugin keeps its own state across restarts, as it does with Docker.
+    """
+    driver = loaded.get(name)
+    return driver if driver is not None and driver.capabilities().restore_by_replay else None
+
+
 async def _restore_network(ctl: Controller, network: NetworkRecord) -> None:
+    driver = _replayed(ctl.drivers, network.driver)
+    if driver is None:
+        log.debug("network not replayed: its driver keeps its own state", extra={"network": network.name})
+        return
     try:
-        driver = ctl.driver(network.driver)
         await ctl.kernel(driver.create_network, ctl.network_config(network))
         log.debug("network restored", extra={"network": network.name})
     except Exception as err:
@@ -77,8 +90,8 @@ async def _replay_pools(ctl: Controller, networks: list[NetworkRecord]) -> None:
     for network in networks:
         if not (network.ipv4_pools or network.ipv6_pools):
             continue
-        ipam = ctl.ipam(network.ipam_driver)
-        if not ipam.capabilities().restore_by_replay:
+        ipam = _replayed(ctl.ipams, network.ipam_driver or "default")
+        if ipam is None:
             continue
         for v6, pools in ((False, network.ipv4_pools), (True, network.ipv6_pools)):
             replays += [(pool.ip_range is not None, network, ipam, v6, pool) for pool in pools]
@@ -86,7 +99,7 @@ async def _replay_pools(ctl: Controller, networks: list[NetworkRecord]) -> None:
     for _, network, ipam, v6, pool in replays:
         try:
             await ctl.kernel(ipam.request_pool, PoolRequest(
-                address_space=LOCAL_ADDRESS_SPACE, pool=ipaddress.ip_network(pool.subnet),
+                address_space=pool.address_space, pool=ipaddress.ip_network(pool.subnet),
                 sub_pool=ipaddress.ip_network(pool.ip_range) if pool.ip_range else None,
                 options=network.ipam_options, v6=v6))
         except CnmError as err:
@@ -117,12 +130,14 @@ async def _restore_endpoint(ctl: Controller, endpoint) -> None:
         endpoint.ready = False
         return
     try:
-        ipam = ctl.ipam(network.ipam_driver) if (network.ipv4_pools or network.ipv6_pools) else None
-        if ipam is not None and ipam.capabilities().restore_by_replay:
+        ipam = _replayed(ctl.ipams, network.ipam_driver or "default")
+        if ipam is not None and (network.ipv4_pools or network.ipv6_pools):
             for pool_id, address in ((endpoint.ipv4_pool_id, endpoint.ipv4), (endpoint.ipv6_pool_id, endpoint.ipv6)):
                 if pool_id and address:
                     await ctl.kernel(ipam.request_address,
                                      AddressRequest(pool_id, ipaddress.ip_interface(address).ip))
+        if _replayed(ctl.drivers, network.driver) is None:
+            return
         async with contextlib.AsyncExitStack() as undo:
             await ctl._plumb_endpoint(network, sandbox, endpoint, endpoint.mac, undo)
             undo.pop_all()

@@ -77,14 +77,21 @@ class Daemon:
         return os.path.join(self.exec_root, "cnm.sock")
 
     @property
+    def plugin_dir(self) -> str:
+        """The daemon's only plugin directory: tests never see the machine's /run/docker/plugins."""
+        return os.path.join(self.root, "plugins")
+
+    @property
     def host(self) -> str:
         return f"unix://{self.socket}"
 
     def start(self, *extra: str, wait: float = 20) -> None:
         self.log_path = os.path.join(self.root, "cnmd.log")
         log = open(self.log_path, "a")
+        os.makedirs(self.plugin_dir, exist_ok=True)
         argv = ["nsenter", f"--net={self.netns_path}", "cnmd", "--data-root", self.data_root,
-                "--exec-root", self.exec_root, "--log-level", "debug", *self.extra_args, *extra]
+                "--exec-root", self.exec_root, "--plugin-dir", self.plugin_dir, "--log-level", "debug",
+                *self.extra_args, *extra]
         self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
