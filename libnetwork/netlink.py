@@ -49,6 +49,7 @@ class Link:
     alias: str | None
     mac: str | None
     peer_index: int | None  # IFLA_LINK: for a veth, its peer (maybe in another netns)
+    up: bool = False
 
 
 def _link_from_msg(msg) -> Link:
@@ -62,6 +63,7 @@ def _link_from_msg(msg) -> Link:
         alias=msg.get_attr("IFLA_IFALIAS"),
         mac=msg.get_attr("IFLA_ADDRESS"),
         peer_index=msg.get_attr("IFLA_LINK"),
+        up=bool(msg["flags"] & 1),  # IFF_UP
     )
 
 
@@ -148,21 +150,35 @@ class Netlink:
         self._ipr.link("set", index=link.index, **changes)
         return link
 
-    def ensure_veth(self, name: str, peer: str, mtu: int | None = None,
-                    master: int | None = None, peer_mac: str | None = None) -> Link:
-        """A veth pair with ``name`` here (up, on ``master``) and ``peer`` beside it."""
-        link = self.find_link(name)
-        if link is None:
-            peer_spec: dict = {"ifname": peer}
-            if peer_mac:
-                peer_spec["address"] = peer_mac
-            if mtu:
-                peer_spec["mtu"] = mtu
-            spec: dict = {"ifname": name, "kind": "veth", "peer": peer_spec}
-            if mtu:
-                spec["mtu"] = mtu
+    def ensure_veth(self, name: str, peer: str, mtu: int | None = None, master: int | None = None,
+                    peer_mac: str | None = None, peer_netns: str | None = None) -> Link:
+        """A veth pair with ``name`` here (up, on ``master``) and ``peer`` beside it, or in ``peer_netns``.
+
+        One request makes it all: the peer born inside its namespace, with its
+        MAC and MTU and still down, needs no move and no down-for-rename
+        later, each of which waits for an RCU grace period in the kernel.
+        """
+        peer_spec: dict = {"ifname": peer}
+        if peer_mac:
+            peer_spec["address"] = peer_mac
+        if mtu:
+            peer_spec["mtu"] = mtu
+        if peer_netns:
+            peer_spec["net_ns_fd"] = peer_netns
+        spec: dict = {"ifname": name, "kind": "veth", "peer": peer_spec, "state": "up"}
+        if mtu:
+            spec["mtu"] = mtu
+        if master is not None:
+            spec["master"] = master
+        try:
             self._ipr.link("add", **spec)
-            link = self.find_link(name)
+            return self.find_link(name)
+        except NetlinkError as err:
+            if err.code != errno.EEXIST:
+                raise
+        link = self.find_link(name)
+        if link.kind != "veth":
+            raise FileExistsError(f"{name} exists and is not a veth")
         changes: dict = {"state": "up"}
         if master is not None:
             changes["master"] = master
@@ -220,7 +236,8 @@ class Netlink:
         self._ipr.link("set", index=index, net_ns_fd=netns_path)
 
     def configure_link(self, index: int, *, name: str | None = None, mac: str | None = None,
-                       mtu: int | None = None, alias: str | None = None, up: bool = True) -> None:
+                       mtu: int | None = None, alias: str | None = None, up: bool = True,
+                       is_up: bool = True) -> None:
         changes: dict = {}
         if name:
             changes["ifname"] = name
@@ -232,7 +249,8 @@ class Netlink:
             changes["ifalias"] = alias
         if changes:
             # Renaming needs the link down; the first set does it all at once.
-            self._ipr.link("set", index=index, state="down")
+            if is_up:
+                self._ipr.link("set", index=index, state="down")
             self._ipr.link("set", index=index, **changes)
         if up:
             self._ipr.link("set", index=index, state="up")

@@ -79,15 +79,18 @@ class Sandboxes:
 
     def attach(self, path: str, spec: Attachment) -> None:
         inside = self.netlink(path)
-        link = inside.find_link_by_alias(spec.eid)
-        if link is None:
-            self.host.move_to_netns(spec.src_name, path)
-            moved = inside.find_link(spec.src_name)
-            inside.configure_link(moved.index, name=spec.ifname, mac=spec.mac,
-                                  mtu=spec.mtu, alias=spec.eid)
-            link = inside.find_link(spec.ifname)
-        else:
+        # A driver may have made the interface inside already (a veth peer
+        # born in the sandbox): then there is nothing to move.
+        link = inside.find_link(spec.src_name) or inside.find_link_by_alias(spec.eid)
+        if link is not None and link.alias == spec.eid:
             inside.set_up(link.index)
+        else:
+            if link is None:
+                self.host.move_to_netns(spec.src_name, path)
+                link = inside.find_link(spec.src_name)
+            # The index stays across the rename.
+            inside.configure_link(link.index, name=spec.ifname, mac=spec.mac,
+                                  mtu=spec.mtu, alias=spec.eid, is_up=link.up)
         for address in spec.addresses:
             inside.ensure_address(link.index, address)
         for destination, next_hop in spec.routes:

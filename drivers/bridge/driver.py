@@ -139,9 +139,8 @@ class BridgeDriver:
             self.firewall.isolate_port(host_side)
             self.isolated[eid] = host_side
         bridge = self.netlink.find_link(net.bridge.bridge_name)
-        port = self.netlink.ensure_veth(host_side, sandbox_side, mtu=net.bridge.mtu,
-                                        master=bridge.index, peer_mac=mac)
-        self.netlink.set_hairpin(port.index)
+        self.netlink.ensure_veth(host_side, sandbox_side, mtu=net.bridge.mtu, master=bridge.index,
+                                 peer_mac=mac, peer_netns=sandbox.netns_path)
         gw4, gw6 = net.gateways()
         return JoinInfo(src_name=sandbox_side, dst_prefix=net.bridge.iface_prefix,
                         gateway_v4=gw4, gateway_v6=gw6, mtu=net.bridge.mtu)
@@ -163,6 +162,11 @@ class BridgeDriver:
         v6 = config.ipv6.ip if config.ipv6 and net.config.enable_ipv6 else None
         mapped = self.ports.map(bindings, v4, v6, net.bridge.host_binding_ipv4)
         try:
+            # A sandbox reaching its own published port comes back through its
+            # own bridge port (bridged, with br_netfilter, not routed).
+            port = self.netlink.find_link(veth_names(eid)[0])
+            if port is not None:
+                self.netlink.set_hairpin(port.index)
             self.firewall.add_ports(tuple(m.rule for m in mapped))
         except BaseException:
             self.ports.unmap(mapped)
