@@ -177,8 +177,8 @@ class Netlink:
             if err.code != errno.EEXIST:
                 raise
         link = self.find_link(name)
-        if link.kind != "veth":
-            raise FileExistsError(f"{name} exists and is not a veth")
+        if link is None or link.kind != "veth":
+            raise FileExistsError(f"{name} or {peer} exists and is not this veth pair")
         changes: dict = {"state": "up"}
         if master is not None:
             changes["master"] = master
