@@ -37,6 +37,7 @@ from .ipam.api import (
 )
 from .model import EndpointRecord, NetworkRecord, PoolRecord, SandboxRecord
 from .names import random_name
+from .resolvers import SandboxResolvers
 from .netlink import Netlink
 from .requests import EndpointRequest, NetworkAttachment, NetworkCreate, SandboxCreate, SubnetRequest
 from .sandbox import Attachment, Sandboxes
@@ -61,6 +62,7 @@ class Settings:
     mtu: int = 1500
     default_bridge_name: str = "cnm0"
     resolv_conf: str = "/etc/resolv.conf"
+    dns: tuple[str, ...] = ()             # daemon-wide --dns upstreams
     adopted_poll_interval: float = 1.0
     # dockerd's firewall and default-bridge flags
     iptables: bool = True                 # False: the null firewall backend
@@ -108,6 +110,7 @@ class Controller:
         self._store: Store | None = None
         self._kernel: Sandboxes | None = None
         self._watcher: asyncio.Task | None = None
+        self.dns = SandboxResolvers(self)
 
     # -- life cycle ------------------------------------------------------------
 
@@ -128,6 +131,8 @@ class Controller:
         pools = tuple((ipaddress.ip_network(base), size) for base, size in s.default_address_pools)
         self.ipams = plugins.load(plugins.IPAM_GROUP, IpamContext(
             default_pools=pools, host_networks=functools.partial(self._host_networks, host)))
+        # Before restore: restoring a sandbox opens its resolver again.
+        await self.dns.start()
         async with self._lock:
             await restore(self)
             await self._ensure_predefined()
@@ -153,6 +158,7 @@ class Controller:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
+        await self.dns.close()
         self._kernel_pool.shutdown(wait=True)
         if self._store:
             self._store.close()
@@ -611,6 +617,8 @@ class Controller:
                     gateway = ipaddress.ip_address(getattr(first, attr))
                     await self.kernel(self.sandbox_kernel.set_default_route, path, first.id, gateway)
             await publish.sync(self, sandbox)
+        # Resolver first: whether the sandbox has one decides what resolv.conf says.
+        await self.dns.sync(sandbox)
         await self._write_files(sandbox)
 
     # -- sandboxes ---------------------------------------------------------------
@@ -628,13 +636,14 @@ class Controller:
                            "You have to remove (or rename) that container to be able to reuse that name.")
         attachments = request.networks or (NetworkAttachment("bridge"),)
         mode, networks, shared = self._sandbox_mode(attachments)
+        self.dns.check_links(request.links, attachments)
         sid = generate_id()
         record = SandboxRecord(
             id=sid, name=name, hostname=request.hostname or sid[:12], created=now_rfc3339(),
             netns_path="", mode=mode, port_bindings=dict(request.port_bindings),
             exposed_ports=list(request.exposed_ports), publish_all=request.publish_all,
             dns=list(request.dns), dns_search=list(request.dns_search), dns_options=list(request.dns_options),
-            extra_hosts=list(request.extra_hosts),
+            extra_hosts=list(request.extra_hosts), links=list(request.links),
         )
         if shared is not None:
             record.netns_path, record.owns_netns = shared.netns_path, False
@@ -717,6 +726,8 @@ class Controller:
                 await self._remove_endpoint(endpoint)
             except CnmError as err:
                 errors.append(err.message)
+        # Its sockets would keep the namespace alive: close them before removing it.
+        await self.dns.remove(record)
         if record.owns_netns and record.netns_path:
             await self.kernel(self.sandbox_kernel.remove_namespace, record.netns_path)
         elif record.netns_path:
@@ -740,15 +751,18 @@ class Controller:
         host_conf = etcfiles.read_host_resolv_conf(self.settings.resolv_conf)
         ipv6 = any(e.ipv6 for e in endpoints)
         conf = etcfiles.legacy_resolv_conf(host_conf, ipv6)
-        if record.dns or record.dns_search or record.dns_options:
+        dns = tuple(record.dns) or self.settings.dns
+        if dns or record.dns_search or record.dns_options:
             conf = etcfiles.ResolvConf(
-                tuple(record.dns) or conf.nameservers, tuple(record.dns_search) or conf.search,
+                dns or conf.nameservers, tuple(record.dns_search) or conf.search,
                 tuple(record.dns_options) or conf.options)
+        conf = self.dns.resolv_conf(record, host_conf) or conf
         entries = []
         for endpoint in endpoints:
             for address in (endpoint.ipv4, endpoint.ipv6):
                 if address:
                     entries.append((str(ipaddress.ip_interface(address).ip), [record.hostname]))
+        entries += self.dns.link_hosts(record)
         for extra in record.extra_hosts:
             host, _, address = extra.partition(":")
             entries.append((address, [host]))

@@ -90,6 +90,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         metavar="base=CIDR,size=N", help="repeatable; replaces Docker's default pools")
     parser.add_argument("--mtu", type=int, default=1500, help="default MTU of bridge networks")
     parser.add_argument("--bridge-name", default="cnm0", help="device name of the default bridge network")
+    parser.add_argument("--dns", action="append", default=[], metavar="IP",
+                        help="upstream DNS server for every sandbox (repeatable; dockerd's --dns)")
+    parser.add_argument("--resolv-conf", default="/etc/resolv.conf", metavar="PATH",
+                        help="the host's resolv.conf: upstream servers, search domains, options (default %(default)s)")
     parser.add_argument("--icc", type=_flag_bool, nargs="?", const=True, default=True, metavar="BOOL",
                         help="traffic between sandboxes of the default bridge network (--icc=false: off)")
     parser.add_argument("--ip-masq", type=_flag_bool, nargs="?", const=True, default=True, metavar="BOOL",
@@ -158,6 +162,7 @@ async def serve(args: argparse.Namespace) -> None:
         data_root=args.data_root, exec_root=args.exec_root, bip=args.bip,
         default_address_pools=tuple(args.default_address_pool), mtu=args.mtu,
         default_bridge_name=args.bridge_name,
+        dns=tuple(args.dns), resolv_conf=args.resolv_conf,
         iptables=args.iptables, icc=args.icc, ip_masq=args.ip_masq, default_binding_ip=args.ip,
         fixed_cidr=args.fixed_cidr, default_gateway=args.default_gateway,
         plugin_timeout=args.plugin_timeout,

@@ -99,6 +99,7 @@ class SandboxRecord:
     dns_search: list[str] = field(default_factory=list)
     dns_options: list[str] = field(default_factory=list)
     extra_hosts: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)     # HostConfig.Links, "name[:alias]"
     next_seq: int = 0
     ready: bool = False
 

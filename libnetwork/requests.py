@@ -65,3 +65,4 @@ class SandboxCreate:
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()
     extra_hosts: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()

@@ -128,4 +128,5 @@ def sandbox_create(body: Mapping[str, Any]) -> SandboxCreate:
         dns_search=tuple(_str(s, "DnsSearch") for s in _list(body.get("DnsSearch"), "DnsSearch")),
         dns_options=tuple(_str(s, "DnsOptions") for s in _list(body.get("DnsOptions"), "DnsOptions")),
         extra_hosts=tuple(_str(s, "ExtraHosts") for s in _list(body.get("ExtraHosts"), "ExtraHosts")),
+        links=tuple(_str(s, "Links") for s in _list(body.get("Links"), "Links")),
     )

@@ -177,6 +177,9 @@ def container(ctl: Controller, record: SandboxRecord) -> dict[str, Any]:
             "DnsOptions": list(record.dns_options),
             "DnsSearch": list(record.dns_search),
             "ExtraHosts": list(record.extra_hosts) or None,
+            # Docker keeps links as "/target:/linking-sandbox/alias".
+            "Links": [f"/{t}:/{record.name}/{a or t}" for t, _, a in
+                      (link.partition(":") for link in record.links)] or None,
         },
         "Config": {
             "Hostname": record.hostname,

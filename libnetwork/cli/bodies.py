@@ -290,7 +290,7 @@ def sandbox_create_body(opts):
         parse_expose(opts.get("expose", []), exposed)
     except PortSpecError as err:
         raise ClientError(str(err)) from None
-    return {
+    body = {
         "Name": opts.get("name", ""),
         "Hostname": opts.get("hostname", ""),
         "NetnsPath": opts.get("netns", ""),
@@ -299,3 +299,9 @@ def sandbox_create_body(opts):
         "PortBindings": bindings,
         "PublishAllPorts": bool(opts.get("publish_all")),
     }
+    # docker run's HostConfig names for the resolver options, sent when given.
+    for key, dest in (("Dns", "dns"), ("DnsSearch", "dns_search"), ("DnsOptions", "dns_option"),
+                      ("ExtraHosts", "add_host"), ("Links", "link")):
+        if opts.get(dest):
+            body[key] = list(opts[dest])
+    return body

@@ -5,7 +5,9 @@ parsing need no imports beyond flags.py, and so tests can parse arguments
 without a daemon.  Flag names, shorthands and defaults are docker's.
 """
 
-from .validators import validate_filter, validate_label, validate_link
+from .validators import (
+    validate_dns_search, validate_extra_host, validate_filter, validate_ip_address, validate_label, validate_link,
+)
 from .flags import Command, Flag
 
 MANAGEMENT = "Management Commands"
@@ -116,6 +118,14 @@ def sandbox_commands():
                         Flag("net", kind="list", dest="network", hidden=True),
                         Flag("publish", "p", "list", help="Publish a sandbox's port(s) to the host"),
                         Flag("publish-all", "P", help="Publish all exposed ports to random ports"),
+                        Flag("dns", kind="list", validator=validate_ip_address, help="Set custom DNS servers"),
+                        Flag("dns-search", kind="list", validator=validate_dns_search,
+                             help="Set custom DNS search domains"),
+                        Flag("dns-option", kind="list", help="Set DNS options"),
+                        Flag("add-host", kind="list", validator=validate_extra_host,
+                             help="Add a custom host-to-IP mapping (host:ip)"),
+                        Flag("link", kind="list", validator=validate_link,
+                             help="Add link to another sandbox"),
                     ]),
             Command("inspect", "inspect [OPTIONS] SANDBOX [SANDBOX...]",
                     "Display detailed information on one or more sandboxes",

@@ -31,3 +31,36 @@ def validate_filter(value):
     if value and "=" not in value:
         raise ValueError("bad format of filter (expected name=value)")
     return value
+
+
+def validate_ip_address(value):
+    """opts.ValidateIPAddress (--dns)."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise ValueError("IP address is not correctly formatted: " + value) from None
+
+
+def validate_dns_search(value):
+    """opts.ValidateDNSSearch: a domain name, or "." for none."""
+    domain = value.rstrip(".") if value != "." else value
+    if value != "." and (not domain or len(domain) > 255 or domain.startswith(".") or domain.startswith("-")):
+        raise ValueError("%s is not a valid domain" % value)
+    return value
+
+
+def validate_extra_host(value):
+    """opts.ValidateExtraHost (--add-host): ``name:ip``, or ``name:host-gateway``."""
+    import ipaddress
+
+    name, sep, address = value.partition(":")
+    if not sep or not name:
+        raise ValueError("bad format for add-host: %r" % value)
+    if address != "host-gateway":
+        try:
+            ipaddress.ip_address(address.strip("[]"))
+        except ValueError:
+            raise ValueError("invalid IP address in add-host: %r" % address) from None
+    return value

@@ -1,0 +1,89 @@
+"""The embedded resolver's contract: what the controller hands it, and its constants.
+
+The controller describes each sandbox that has the resolver as a
+``SandboxDNS``: the networks it is on (in connection order) with every
+endpoint's DNS names and addresses, its link aliases, and its upstream
+servers.  The resolver never sees controller records; it is rebuilt from
+these frozen values on every topology change and swapped in whole, so a
+query is always answered from one consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+IPv4Address = ipaddress.IPv4Address
+IPv6Address = ipaddress.IPv6Address
+
+# Docker's resolverIPSandbox: the address every sandbox's resolv.conf names.
+RESOLVER_ADDRESS = "127.0.0.11"
+DNS_PORT = 53
+# Docker's respTTL for the names it owns.
+TTL = 600
+# Docker's maxExtDNS, extIOTimeout and maxConcurrent.
+MAX_UPSTREAMS = 3
+UPSTREAM_TIMEOUT = 4.0
+MAX_CONCURRENT_FORWARDS = 1024
+# Plain DNS over UDP without EDNS0 (RFC 1035 4.2.1); TCP's 2-byte length prefix.
+UDP_PAYLOAD = 512
+TCP_PAYLOAD = 65535
+# The largest EDNS0 payload we honour on UDP (RFC 6891 allows more; nobody needs it here).
+MAX_EDNS_PAYLOAD = 4096
+# Docker's fallback when no usable upstream is left.
+DEFAULT_UPSTREAMS = ("8.8.8.8", "8.8.4.4")
+
+
+@dataclass(frozen=True)
+class EndpointNames:
+    """One endpoint as DNS sees it: its names (the first answers PTR) and addresses."""
+
+    names: tuple[str, ...]
+    ipv4: IPv4Address | None = None
+    ipv6: IPv6Address | None = None
+
+
+@dataclass(frozen=True)
+class NetworkNames:
+    """A user-defined network: the names every sandbox on it can resolve."""
+
+    nid: str
+    name: str
+    endpoints: tuple[EndpointNames, ...] = ()
+
+
+@dataclass(frozen=True)
+class Link:
+    """``--link TARGET:ALIAS``: ALIAS resolves to TARGET, for the linking sandbox only.
+
+    ``network`` limits it to one network (a link given on connect); None
+    means every network of the sandbox (a link given at create).
+    """
+
+    target: str
+    alias: str
+    network: str | None = None
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """An upstream server; ``host_loopback`` ones are queried from the daemon's namespace."""
+
+    address: str
+    port: int = DNS_PORT
+    host_loopback: bool = False
+
+    def __str__(self) -> str:
+        return f"host({self.address})" if self.host_loopback else self.address
+
+
+@dataclass(frozen=True)
+class SandboxDNS:
+    """Everything the resolver needs to answer for one sandbox."""
+
+    sid: str
+    networks: tuple[NetworkNames, ...]          # connection order: first connected answers first
+    links: tuple[Link, ...] = ()
+    upstreams: tuple[Upstream, ...] = ()
+    # False when every network of the sandbox is --internal: no host-loopback upstreams then.
+    external_access: bool = True

@@ -1,0 +1,164 @@
+"""The controller's side of the embedded DNS: who gets a resolver, and what it knows.
+
+As in Docker, a sandbox gets the resolver at 127.0.0.11 while it is on at
+least one user-defined network (not the predefined ``bridge``, ``host`` or
+``none``).  After every topology change the controller calls ``sync``,
+which opens or closes that sandbox's resolver sockets and publishes a fresh
+snapshot of every sandbox's names, so the change is visible to the next
+query.  Records are translated to ``libnetwork.dns.api`` values here; the
+resolver never sees them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING, Iterable
+
+from . import etcfiles
+from .dns.api import EndpointNames, Link, NetworkNames, SandboxDNS
+from .dns.resolvconf import embedded_resolv_conf, upstreams
+from .dns.server import Resolver
+from .dns.sockets import open_resolver_sockets
+from .errors import InvalidParameter
+from .model import EndpointRecord, SandboxRecord
+
+if TYPE_CHECKING:
+    from .controller import Controller
+    from .requests import NetworkAttachment
+
+
+def parse_link(link: str) -> tuple[str, str]:
+    """``name[:alias]`` (or Docker's stored ``/name:/parent/alias``) -> (target, alias)."""
+    target, _, alias = link.partition(":")
+    target = target.strip().lstrip("/")
+    alias = alias.strip().rsplit("/", 1)[-1]
+    return target, alias or target
+
+
+def dns_names(endpoint: EndpointRecord, sandbox: SandboxRecord) -> tuple[str, ...]:
+    """Docker's DNSNames: name, aliases, short ID, hostname; the first one answers PTR."""
+    return tuple(dict.fromkeys([endpoint.name, *endpoint.aliases, sandbox.id[:12], sandbox.hostname]))
+
+
+class SandboxResolvers:
+    def __init__(self, ctl: Controller):
+        self._ctl = ctl
+        self.resolver = Resolver()
+
+    async def start(self) -> None:
+        await self.resolver.start()
+
+    async def close(self) -> None:
+        await self.resolver.close()
+
+    def _owner(self, sandbox: SandboxRecord) -> SandboxRecord | None:
+        """The sandbox whose namespace (and so resolver) ``sandbox`` uses."""
+        if sandbox.mode.startswith("container:"):
+            return self._ctl.sandboxes.get(sandbox.mode.split(":", 1)[1])
+        return sandbox
+
+    def wants_resolver(self, sandbox: SandboxRecord) -> bool:
+        if sandbox.mode != "default":
+            return False
+        networks = self._ctl.networks
+        return any(e.network_id in networks and not networks[e.network_id].predefined
+                   for e in self._ctl.sandbox_endpoints(sandbox.id))
+
+    async def sync(self, sandbox: SandboxRecord) -> None:
+        """Start or stop the sandbox's resolver as its networks require; publish every view."""
+        wanted, attached = self.wants_resolver(sandbox), self.resolver.attached(sandbox.id)
+        if wanted and not attached:
+            path = self._ctl.netns_path(sandbox)
+            sockets = await self._ctl.kernel(open_resolver_sockets, path)
+            await self.resolver.attach(sandbox.id, path, sockets)
+        elif attached and not wanted:
+            await self.resolver.detach(sandbox.id)
+        self.publish()
+
+    async def remove(self, sandbox: SandboxRecord) -> None:
+        await self.resolver.detach(sandbox.id)
+        self.publish()
+
+    def publish(self) -> None:
+        ctl = self._ctl
+        host = etcfiles.read_host_resolv_conf(ctl.settings.resolv_conf)
+        # One pass over the endpoints: this runs after every change, for every sandbox.
+        by_network: dict[str, list[EndpointRecord]] = {}
+        by_sandbox: dict[str, list[EndpointRecord]] = {}
+        for endpoint in ctl.endpoints.values():
+            if endpoint.ready and endpoint.network_id in ctl.networks:
+                by_network.setdefault(endpoint.network_id, []).append(endpoint)
+                by_sandbox.setdefault(endpoint.sandbox_id, []).append(endpoint)
+        tables: dict[str, NetworkNames] = {}
+        specs = []
+        for sandbox in ctl.sandboxes.values():
+            if not self.resolver.attached(sandbox.id):
+                continue
+            endpoints = sorted(by_sandbox.get(sandbox.id, ()), key=lambda e: e.created_seq)
+            networks, links = [], []
+            for endpoint in endpoints:
+                network = ctl.networks[endpoint.network_id]
+                if network.predefined:
+                    continue
+                if network.id not in tables:
+                    tables[network.id] = self._network_names(network.id, network.name, by_network.get(network.id, ()))
+                networks.append(tables[network.id])
+                links += [Link(*parse_link(link), network=network.name) for link in endpoint.links]
+            links += [Link(*parse_link(link)) for link in sandbox.links]
+            specs.append(SandboxDNS(
+                sid=sandbox.id, networks=tuple(networks), links=tuple(links),
+                upstreams=self._upstreams(sandbox, host),
+                external_access=any(not ctl.networks[e.network_id].internal for e in endpoints)))
+        self.resolver.publish(specs)
+
+    def _network_names(self, nid: str, name: str, endpoints: Iterable[EndpointRecord]) -> NetworkNames:
+        entries = []
+        for endpoint in endpoints:
+            sandbox = self._ctl.sandboxes.get(endpoint.sandbox_id)
+            if sandbox is None:
+                continue
+            entries.append(EndpointNames(
+                names=dns_names(endpoint, sandbox),
+                ipv4=ipaddress.IPv4Interface(endpoint.ipv4).ip if endpoint.ipv4 else None,
+                ipv6=ipaddress.IPv6Interface(endpoint.ipv6).ip if endpoint.ipv6 else None))
+        return NetworkNames(nid, name, tuple(entries))
+
+    def _upstreams(self, sandbox: SandboxRecord, host: etcfiles.ResolvConf):
+        return upstreams(host, self._ctl.settings.dns, sandbox.dns)
+
+    # -- files -------------------------------------------------------------------
+
+    def resolv_conf(self, sandbox: SandboxRecord, host: etcfiles.ResolvConf) -> etcfiles.ResolvConf | None:
+        """The sandbox's resolv.conf when its namespace has the resolver, else None (legacy file)."""
+        owner = self._owner(sandbox)
+        if owner is None or not self.resolver.attached(owner.id):
+            return None
+        return embedded_resolv_conf(host, self._upstreams(owner, host), sandbox.dns_search, sandbox.dns_options)
+
+    def link_hosts(self, sandbox: SandboxRecord) -> list[tuple[str, list[str]]]:
+        """Docker's legacy links: ``<ip> <alias> <hostname> <name>`` for targets on the default bridge."""
+        ctl = self._ctl
+        entries = []
+        for link in sandbox.links:
+            target_name, alias = parse_link(link)
+            target = next((s for s in ctl.sandboxes.values() if s.name == target_name), None)
+            if target is None:
+                continue
+            for endpoint in ctl.sandbox_endpoints(target.id):
+                network = ctl.networks.get(endpoint.network_id)
+                if network is not None and network.predefined and network.driver == "bridge" and endpoint.ipv4:
+                    names = [alias, target.hostname] + ([target.name] if alias != target.name else [])
+                    entries.append((str(ipaddress.ip_interface(endpoint.ipv4).ip), list(dict.fromkeys(names))))
+        return entries
+
+    def check_links(self, links: Iterable[str], attachments: Iterable[NetworkAttachment]) -> None:
+        """On the default bridge a link names an existing sandbox (on a user network it is only an alias)."""
+        if not any(a.network in ("bridge", "default") for a in attachments):
+            return
+        names = {s.name for s in self._ctl.sandboxes.values()}
+        for link in links:
+            target, _ = parse_link(link)
+            if not target:
+                raise InvalidParameter(f"invalid link: {link!r}")
+            if target not in names:
+                raise InvalidParameter(f"could not get container for {target}: No such container: {target}")
