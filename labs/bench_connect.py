@@ -78,8 +78,12 @@ class UnixHTTP(http.client.HTTPConnection):
         self.sock.connect(self._path)
 
 
-def subject_api(count: int, root: str) -> dict:
-    """cnmd over its unix socket, one kept-alive HTTP connection, as a client library does."""
+def subject_api(count: int, root: str, network: str = "bench") -> dict:
+    """cnmd over its unix socket, one kept-alive HTTP connection, as a client library does.
+
+    ``network`` "bench" is a user-defined network (with its embedded DNS
+    resolver in every sandbox); "bridge" is the default one (no resolver).
+    """
     sock = os.path.join(root, "exec", "cnm.sock")
     log = open(os.path.join(root, "cnmd.log"), "w")
     daemon = subprocess.Popen(["cnmd", "--data-root", os.path.join(root, "data"), "--exec-root",
@@ -107,13 +111,14 @@ def subject_api(count: int, root: str) -> dict:
                 raise SystemExit(f"{method} {path}: {response.status} {payload[:300]!r}")
             return json.loads(payload) if payload else None
 
-        call("POST", "/networks/create", {"Name": "bench", "IPAM": {"Config": [{"Subnet": SUBNET}]}})
+        if network != "bridge":
+            call("POST", "/networks/create", {"Name": network, "IPAM": {"Config": [{"Subnet": SUBNET}]}})
         ids = []
         for i in range(count):
-            ids.append(call("POST", "/sandboxes/create", {"Name": f"s{i}", "Networks": [{"Network": "bench"}]})["Id"])
-            call("POST", "/networks/bench/disconnect", {"Container": ids[-1]})
-        connect = [timed(call, "POST", "/networks/bench/connect", {"Container": sid}) for sid in ids]
-        disconnect = [timed(call, "POST", "/networks/bench/disconnect", {"Container": sid}) for sid in ids]
+            ids.append(call("POST", "/sandboxes/create", {"Name": f"s{i}", "Networks": [{"Network": network}]})["Id"])
+            call("POST", f"/networks/{network}/disconnect", {"Container": ids[-1]})
+        connect = [timed(call, "POST", f"/networks/{network}/connect", {"Container": sid}) for sid in ids]
+        disconnect = [timed(call, "POST", f"/networks/{network}/disconnect", {"Container": sid}) for sid in ids]
         for sid in ids:
             call("DELETE", f"/sandboxes/{sid}")
         return summary(connect, disconnect)
@@ -225,6 +230,7 @@ def subject_netavark(count: int, root: str) -> dict:
 
 SUBJECTS = {
     "cnmd API": lambda args, root: subject_api(args.count, root),
+    "cnmd API, default bridge": lambda args, root: subject_api(args.count, root, "bridge"),
     "Python API": lambda args, root: subject_python(args.count, root),
     "CNI bridge (ipMasq)": lambda args, root: subject_cni(args.baseline_count, root, True),
     "CNI bridge (no ipMasq)": lambda args, root: subject_cni(args.baseline_count, root, False),
@@ -239,7 +245,7 @@ def available(name: str) -> str | None:
         return f"{CNI_DIR}/bridge not found (apt-get install containernetworking-plugins)"
     if name == "netavark" and not os.access(NETAVARK, os.X_OK):
         return f"{NETAVARK} not found (apt-get install netavark)"
-    if name == "cnmd API" and shutil.which("cnmd") is None:
+    if name.startswith("cnmd API") and shutil.which("cnmd") is None:
         return "cnmd not installed (pip install -e .)"
     return None
 
@@ -269,22 +275,22 @@ def run_subject(name: str, args) -> dict:
 
 
 def report(results: dict[str, dict]) -> None:
-    print(f"{'subject':<24}{'n':>6}{'connect p50':>13}{'p99':>9}{'disconnect p50':>16}{'p99':>9}   (ms)")
+    print(f"{'subject':<26}{'n':>6}{'connect p50':>13}{'p99':>9}{'disconnect p50':>16}{'p99':>9}   (ms)")
     for name, r in results.items():
         if "error" in r:
-            print(f"{name:<24}  skipped: {' '.join(r['error'])}")
+            print(f"{name:<26}  skipped: {' '.join(r['error'])}")
             continue
-        print(f"{name:<24}{r['n']:>6}{r['connect_p50']:>13.2f}{r['connect_p99']:>9.2f}"
+        print(f"{name:<26}{r['n']:>6}{r['connect_p50']:>13.2f}{r['connect_p99']:>9.2f}"
               f"{r['disconnect_p50']:>16.2f}{r['disconnect_p99']:>9.2f}")
     print()
-    for ours in ("cnmd API", "Python API"):
+    for ours in ("cnmd API", "cnmd API, default bridge", "Python API"):
         for base in ("CNI bridge (ipMasq)", "CNI bridge (no ipMasq)", "netavark"):
             a, b = results.get(ours, {}), results.get(base, {})
             if "connect_p50" in a and "connect_p50" in b:
                 print(f"{ours} / {base}: connect p50 {a['connect_p50'] / b['connect_p50']:.2f}x, "
                       f"disconnect p50 {a['disconnect_p50'] / b['disconnect_p50']:.2f}x")
     print()
-    for name in ("cnmd API", "Python API"):
+    for name in ("cnmd API", "cnmd API, default bridge", "Python API"):
         r = results.get(name, {})
         if "connect_by_size" in r:
             cells = ", ".join(f"{start}+: {p50:.2f}" for start, p50 in r["connect_by_size"])

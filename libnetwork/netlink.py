@@ -247,12 +247,15 @@ class Netlink:
             changes["mtu"] = mtu
         if alias is not None:
             changes["ifalias"] = alias
+        if changes and is_up:
+            # Renaming needs the link down; the next set does it all at once.
+            self._ipr.link("set", index=index, state="down")
+        if changes and up:
+            # The kernel renames before it raises the link: one request.
+            changes["state"] = "up"
         if changes:
-            # Renaming needs the link down; the first set does it all at once.
-            if is_up:
-                self._ipr.link("set", index=index, state="down")
             self._ipr.link("set", index=index, **changes)
-        if up:
+        elif up:
             self._ipr.link("set", index=index, state="up")
 
     def set_up(self, index: int) -> None:

@@ -42,6 +42,8 @@ class Sandboxes:
         self.host = host
         self.netns_dir = netns_dir
         self._sockets: dict[str, Netlink] = {}
+        # (namespace, endpoint) -> interface index, so later steps need no link dump
+        self._indexes: dict[tuple[str, str], int] = {}
 
     def path_for(self, sid: str) -> str:
         return os.path.join(self.netns_dir, sid[:12])
@@ -59,6 +61,8 @@ class Sandboxes:
         return sock
 
     def forget(self, path: str) -> None:
+        for key in [k for k in self._indexes if k[0] == path]:
+            del self._indexes[key]
         sock = self._sockets.pop(path, None)
         if sock is not None:
             sock.close()
@@ -91,6 +95,7 @@ class Sandboxes:
             # The index stays across the rename.
             inside.configure_link(link.index, name=spec.ifname, mac=spec.mac,
                                   mtu=spec.mtu, alias=spec.eid, is_up=link.up)
+        self._indexes[(path, spec.eid)] = link.index
         for address in spec.addresses:
             inside.ensure_address(link.index, address)
         for destination, next_hop in spec.routes:
@@ -103,18 +108,22 @@ class Sandboxes:
         if not is_netns(path):
             return
         inside = self.netlink(path)
+        self._indexes.pop((path, eid), None)
         link = inside.find_link_by_alias(eid)
         if link is not None:
             inside.remove_link(link.name)
 
     def set_default_route(self, path: str, eid: str, gateway: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
         inside = self.netlink(path)
-        link = inside.find_link_by_alias(eid)
-        if link is None:
-            return
+        index = self._indexes.get((path, eid))
+        if index is None:
+            link = inside.find_link_by_alias(eid)
+            if link is None:
+                return
+            index = self._indexes[(path, eid)] = link.index
         family = socket.AF_INET6 if gateway.version == 6 else socket.AF_INET
         inside.ensure_route("default" if family == socket.AF_INET else "::/0",
-                            gateway=gateway, oif=link.index, family=family)
+                            gateway=gateway, oif=index, family=family)
 
     def has_default_route(self, path: str, version: int) -> bool:
         return self.netlink(path).has_default_route(socket.AF_INET6 if version == 6 else socket.AF_INET)
