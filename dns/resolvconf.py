@@ -35,7 +35,8 @@ def _valid(server: str) -> bool:
 
 def upstreams(host: ResolvConf, daemon_dns: Sequence[str] = (), sandbox_dns: Sequence[str] = ()) -> tuple[Upstream, ...]:
     """The sandbox's upstream servers, in the order they are tried."""
-    overrides = [s for s in (sandbox_dns or daemon_dns) if _valid(s)]
+    # 127.0.0.11 asked from the sandbox would be this resolver asking itself, forever.
+    overrides = [s for s in (sandbox_dns or daemon_dns) if _valid(s) and s != RESOLVER_ADDRESS]
     if overrides:
         # --dns servers are the user's choice: queried from the sandbox, even a loopback one.
         return tuple(Upstream(s) for s in dict.fromkeys(overrides))

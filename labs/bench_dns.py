@@ -14,7 +14,8 @@ resolver listens in:
 Each server gets a throughput run (dnsperf keeps 100 queries in flight for
 the whole time) and a latency run at a fixed rate that every server
 sustains (per-query latencies from dnsperf -v; p50 and p99).  Runs are
-interleaved round by round and the best throughput of the rounds is kept.
+interleaved round by round; the best throughput and the median latencies
+of the rounds are reported.
 The server's own CPU time per answered query is printed too: on a shared
 machine it varies less than queries per second do.
 
@@ -112,7 +113,7 @@ class Target:
         self.pid = pid                    # a callable: the server's pid, for its CPU time
         self.qps: list[float] = []
         self.lost = 0.0
-        self.latencies: list[float] = []
+        self.latencies: list[tuple[float, float]] = []   # (p50, p99) per round
         self.cpu_per_query: list[float] = []
 
 
@@ -248,11 +249,11 @@ def main() -> None:
                 target.qps.append(qps)
                 target.cpu_per_query.append(cpu)
                 target.lost += lost
+                result = dnsperf(target.netns, target.server, queries, 5, target.source, rate=args.rate, verbose=True)
+                latencies = sorted(parse_latencies(result.stdout))
+                target.latencies.append((_percentile(latencies, 0.50), _percentile(latencies, 0.99)))
                 print(f"round {round_ + 1}: {target.label:13s} {qps:10.0f} q/s  lost {lost:.0f}  "
-                      f"server CPU {cpu:5.1f} us/query", flush=True)
-        for target in targets:
-            result = dnsperf(target.netns, target.server, queries, 5, target.source, rate=args.rate, verbose=True)
-            target.latencies = sorted(parse_latencies(result.stdout))
+                      f"server CPU {cpu:5.1f} us/query  p99 {target.latencies[-1][1] * 1000:.3f} ms", flush=True)
         report(targets, args)
     finally:
         for step in reversed(stack):
@@ -272,12 +273,13 @@ def _percentile(values: list[float], fraction: float) -> float:
 def report(targets: list[Target], args) -> None:
     print()
     print(f"{args.names} names, A queries, dnsperf -c 1 -T 1 -q 100, {args.rounds} x {args.seconds}s "
-          f"(best kept); latency at {args.rate} q/s for 5s")
+          f"(best kept); latency at {args.rate} q/s for 5s per round (median of rounds)")
     print(f"{'server':14s} {'q/s (best)':>11s} {'q/s (median)':>13s} {'lost':>6s} {'p50 ms':>8s} {'p99 ms':>8s} "
           f"{'CPU us/q':>9s}")
     for t in targets:
         print(f"{t.label:14s} {max(t.qps):11.0f} {statistics.median(t.qps):13.0f} {t.lost:6.0f} "
-              f"{_percentile(t.latencies, 0.50) * 1000:8.3f} {_percentile(t.latencies, 0.99) * 1000:8.3f} "
+              f"{statistics.median(p50 for p50, _ in t.latencies) * 1000:8.3f} "
+              f"{statistics.median(p99 for _, p99 in t.latencies) * 1000:8.3f} "
               f"{min(t.cpu_per_query):9.1f}")
     ours = max(targets[0].qps)
     aardvark, dnsmasq = max(targets[1].qps), max(targets[2].qps)

@@ -18,6 +18,8 @@ def test_host_servers_become_upstreams_loopback_ones_from_the_host():
 def test_dns_overrides_are_queried_from_the_sandbox_even_loopback():
     assert upstreams(HOST, daemon_dns=("9.9.9.9",)) == (Upstream("9.9.9.9"),)
     assert upstreams(HOST, daemon_dns=("9.9.9.9",), sandbox_dns=("127.0.0.1", "bogus")) == (Upstream("127.0.0.1"),)
+    # the resolver itself is never its own upstream
+    assert upstreams(HOST, sandbox_dns=("127.0.0.11", "1.1.1.1")) == (Upstream("1.1.1.1"),)
 
 
 def test_no_server_at_all_falls_back_to_docker_defaults():
