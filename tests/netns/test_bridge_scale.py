@@ -34,6 +34,9 @@ PROBE = textwrap.dedent("""
     ips = sys.argv[1:]
     with ThreadPoolExecutor(32) as pool:
         silent = [ip for ip, ok in zip(ips, pool.map(probe, ips)) if not ok]
+        # A loaded machine can lose the first ARP exchange of a burst; ask the
+        # silent ones once more, so only a peer that never answers fails.
+        silent = [ip for ip, ok in zip(silent, pool.map(probe, silent)) if not ok]
     print(" ".join(silent) or "all")
 """)
 
