@@ -49,13 +49,22 @@ step cnm sandbox ls
 step cnm network connect --alias api backend web
 step cnm exec web -- ip -br addr
 step cnm exec web -- ping -c 2 -W 2 10.20.0.10
-step cnm exec web -- cat /etc/hosts
+step cnm exec web -- cat /etc/resolv.conf
+echo
+echo "embedded DNS at 127.0.0.11: names and network-scoped aliases on the networks a sandbox shares"
+step cnm exec web -- ping -c 1 -W 2 db
+step cnm exec db -- ping -c 1 -W 2 api
+step cnm exec db -- ping -c 1 -W 2 web.backend
 step cnm network inspect backend --format '{{range .Containers}}{{.Name}} {{.IPv4Address}}{{println}}{{end}}'
 step cnm network disconnect backend web
 if cnm exec web -- ping -c 1 -W 1 10.20.0.10 >/dev/null 2>&1; then
     echo "unexpected: web still reaches db after disconnect"; exit 1
 fi
 echo "web no longer reaches db after disconnect"
+if cnm exec db -- ping -c 1 -W 1 api >/dev/null 2>&1; then
+    echo "unexpected: the alias api still resolves from db after disconnect"; exit 1
+fi
+echo "and the alias api no longer resolves from db"
 
 echo
 echo "publish a port: a web server in a sandbox, reached from the host on 8080"
