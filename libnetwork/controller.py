@@ -90,7 +90,8 @@ def default_bridge_subnet(settings: Settings) -> SubnetRequest | None:
     aux = {}
     if settings.default_gateway:
         aux["DefaultGatewayIPv4"] = ipaddress.ip_address(settings.default_gateway)
-    return SubnetRequest(subnet=bip.network if bip else fixed, ip_range=fixed if fixed != (bip and bip.network) else None,
+    subnet = bip.network if bip else fixed
+    return SubnetRequest(subnet=subnet, ip_range=fixed if fixed != subnet else None,
                          gateway=bip.ip if bip else None, aux_addresses=aux)
 
 
@@ -189,7 +190,8 @@ class Controller:
         return lookup.find_network(self.networks.values(), term)
 
     def find_sandbox(self, term: str) -> SandboxRecord:
-        return lookup.find_sandbox(self.sandboxes.values(), term)
+        # A full ID, what runtimes and clients pass, without a scan of every sandbox.
+        return self.sandboxes.get(term) or lookup.find_sandbox(self.sandboxes.values(), term)
 
     def network_endpoints(self, nid: str) -> list[EndpointRecord]:
         return [e for e in self.endpoints.values() if e.network_id == nid]

@@ -39,9 +39,9 @@ def network(ctl: Controller, record: NetworkRecord, detailed: bool = True) -> di
     if record.predefined and record.driver == "bridge":
         options = {
             "com.docker.network.bridge.default_bridge": "true",
-            "com.docker.network.bridge.enable_icc": "true",
-            "com.docker.network.bridge.enable_ip_masquerade": "true",
-            "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+            "com.docker.network.bridge.enable_icc": str(ctl.settings.icc).lower(),
+            "com.docker.network.bridge.enable_ip_masquerade": str(ctl.settings.ip_masq).lower(),
+            "com.docker.network.bridge.host_binding_ipv4": ctl.settings.default_binding_ip,
             "com.docker.network.bridge.name": ctl.settings.default_bridge_name,
             "com.docker.network.driver.mtu": str(ctl.settings.mtu),
             **options,

@@ -145,6 +145,9 @@ def test_dockerd_flags_shape_the_default_bridge(daemon_factory, outside_of):
     assert _elements(cnmd, "masq4") == []
     options = cnmd.inspect("network", "bridge")["Options"]
     assert options["com.docker.network.driver.mtu"] == "1400"
+    assert options["com.docker.network.bridge.enable_icc"] == "false"
+    assert options["com.docker.network.bridge.enable_ip_masquerade"] == "false"
+    assert options["com.docker.network.bridge.host_binding_ipv4"] == HOST_IP
     # a user network keeps Docker's defaults: ICC on, masquerade on
     cnmd.cnm("network", "create", "--subnet", "10.64.0.0/24", "usernet")
     cnmd.cnm("sandbox", "create", "--name", "u1", "--network", "usernet")
