@@ -101,7 +101,11 @@ def _run_child(path: str, make, *args) -> list[socket.socket]:
         _in_child(child, path, make, args)
     child.close()
     try:
-        if not select.select([parent], [], [], _CHILD_TIMEOUT)[0]:
+        # poll, not select: the daemon holds far more than 1024 descriptors
+        # with a few hundred sandboxes, and select cannot watch those.
+        waiter = select.poll()
+        waiter.register(parent, select.POLLIN)
+        if not waiter.poll(_CHILD_TIMEOUT * 1000):
             os.kill(pid, signal.SIGKILL)
             raise Internal(f"cannot open DNS sockets in {path}: no answer from the child within {_CHILD_TIMEOUT}s")
         payload, fds, _, _ = socket.recv_fds(parent, 1024, 16)
