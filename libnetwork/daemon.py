@@ -162,9 +162,9 @@ async def serve(args: argparse.Namespace) -> None:
         data_root=args.data_root, exec_root=args.exec_root, bip=args.bip,
         default_address_pools=tuple(args.default_address_pool), mtu=args.mtu,
         default_bridge_name=args.bridge_name,
-        dns=tuple(args.dns), resolv_conf=args.resolv_conf,
         iptables=args.iptables, icc=args.icc, ip_masq=args.ip_masq, default_binding_ip=args.ip,
         fixed_cidr=args.fixed_cidr, default_gateway=args.default_gateway,
+        dns=tuple(args.dns), resolv_conf=args.resolv_conf,
         plugin_timeout=args.plugin_timeout,
     )
     if args.plugin_dir:
