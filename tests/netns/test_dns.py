@@ -239,7 +239,13 @@ def test_sandbox_dns_options_links_and_extra_hosts(dev_prod, world):
     assert dns(world, "custom", "loopback.example")["rcode"] == "NXDOMAIN"
     # the link alias is the linking sandbox's alone
     assert addresses(world, "custom", "database") == [ip_of(world, "dev1", "dev")]
-    assert dns(world, "devclient", "database")["rcode"] == "NXDOMAIN"
+    # Forwarded upstream (it is not devclient's name). In full CI runs this forward
+    # has now and then come back SERVFAIL (cause not found yet, see the closing note of
+    # the landing session); one retry keeps the check about the alias, not the upstream.
+    answer = dns(world, "devclient", "database")
+    if answer["rcode"] == "SERVFAIL":
+        answer = dns(world, "devclient", "database")
+    assert answer["rcode"] == "NXDOMAIN" and not answer["answers"]
     world.cnm("sandbox", "rm", "-f", "custom")
 
 
