@@ -17,6 +17,7 @@ machine's own interfaces, routes or firewall.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -171,26 +172,29 @@ def new_daemon(*extra_args: str) -> Daemon:
     return daemon
 
 
-@pytest.fixture(scope="module")
-def cnmd():
-    """A daemon shared by the tests of one module, in its own throwaway host namespace."""
-    daemon = new_daemon()
+@contextlib.contextmanager
+def running_daemon(*extra_args: str):
+    """A started daemon in a throwaway host namespace, removed with all it made on exit."""
+    daemon = new_daemon(*extra_args)
     try:
         daemon.start()
         yield daemon
     finally:
         daemon.cleanup()
+
+
+@pytest.fixture(scope="module")
+def cnmd():
+    """A daemon shared by the tests of one module, in its own throwaway host namespace."""
+    with running_daemon() as daemon:
+        yield daemon
 
 
 @pytest.fixture
 def fresh_cnmd():
     """A daemon for one test (restart and crash tests stop and start it)."""
-    daemon = new_daemon()
-    try:
-        daemon.start()
+    with running_daemon() as daemon:
         yield daemon
-    finally:
-        daemon.cleanup()
 
 
 @pytest.fixture

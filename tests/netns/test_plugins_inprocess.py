@@ -11,7 +11,7 @@ from importlib.metadata import entry_points
 
 import pytest
 
-from libnetwork.testing import new_daemon
+from libnetwork.testing import running_daemon
 
 from .conftest import api
 
@@ -22,12 +22,8 @@ if "ptp" not in {e.name for e in entry_points(group="libnetwork.drivers")}:
 
 @pytest.fixture(scope="module")
 def host():
-    daemon = new_daemon()
-    try:
-        daemon.start()
+    with running_daemon() as daemon:
         yield daemon
-    finally:
-        daemon.cleanup()
 
 
 def address(daemon, sandbox: str, network: str) -> str:
