@@ -1,23 +1,19 @@
-"""Sockets bound inside a sandbox's namespace, for the daemon to serve from outside.
+"""Sockets that belong to a sandbox's namespace, for the daemon to serve from outside.
 
-A socket belongs to the namespace it was created in for its whole life, so
-a short child process (fork, setns, create, pass the descriptors back over
-a unix socket, exit: what pyroute2's ``netns.create_socket`` does for one
-socket) makes them; no thread of the daemon ever changes namespace.  One
-fork makes every socket a sandbox's resolver needs.
+A socket belongs to the namespace it was created in for its whole life, and
+bind/listen act there whoever calls them; so the namespace helper
+(``libnetwork.nshelper``) only creates them, in one request per sandbox,
+and the daemon configures them here.  No thread of the daemon ever changes
+namespace.
 """
 
 from __future__ import annotations
 
-import gc
-import os
-import select
-import signal
+import errno
 import socket
 from dataclasses import dataclass
 
-from pyroute2 import netns as pyroute2_netns
-
+from libnetwork import nshelper
 from libnetwork.errors import Internal
 
 from .api import DNS_PORT, RESOLVER_ADDRESS
@@ -27,7 +23,6 @@ _IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
 # Upstream queries leave from a few sockets, each on its own random port, so
 # an off-path forger has to guess the port as well as the 16-bit query ID.
 UPSTREAM_SOCKETS = 2
-_CHILD_TIMEOUT = 10
 
 
 @dataclass
@@ -45,83 +40,48 @@ class ResolverSockets:
             sock.close()
 
 
-def _listener(kind: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, kind)
+_SPECS_V4 = [(socket.AF_INET, socket.SOCK_DGRAM, 0), (socket.AF_INET, socket.SOCK_STREAM, 0)] + \
+    [(socket.AF_INET, socket.SOCK_DGRAM, 0)] * UPSTREAM_SOCKETS
+_SPEC_V6 = (socket.AF_INET6, socket.SOCK_DGRAM, 0)
+# IPv6 off in the kernel or in the namespace: IPv6 upstreams are unreachable anyway.
+_NO_IPV6 = (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL)
+
+
+def _listen(sock: socket.socket) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_IP, _IP_FREEBIND, 1)
     sock.bind((RESOLVER_ADDRESS, DNS_PORT))
-    if kind == socket.SOCK_STREAM:
+    if sock.type == socket.SOCK_STREAM:
         sock.listen(128)
-    return sock
 
 
-def _make_resolver_sockets() -> list[socket.socket]:
-    """Runs in the forked child, inside the namespace."""
-    made = [_listener(socket.SOCK_DGRAM), _listener(socket.SOCK_STREAM)]
-    for _ in range(UPSTREAM_SOCKETS):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("0.0.0.0", 0))
-        made.append(sock)
+def _in_namespace(path: str, specs: list) -> list[socket.socket]:
     try:
-        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-        sock.bind(("::", 0))
-        made.append(sock)
-    except OSError:
-        pass  # IPv6 disabled in this namespace: IPv6 upstreams are unreachable anyway
-    return made
-
-
-def _make_socket(family: int, kind: int) -> list[socket.socket]:
-    return [socket.socket(family, kind)]
-
-
-def _in_child(channel: socket.socket, path: str, make, args) -> None:
-    """The forked child: only simple steps, it shares the parent's (maybe held) locks."""
-    gc.disable()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:
-        pyroute2_netns.setns(path, flags=0, fork=False)
-        made = make(*args)
-        socket.send_fds(channel, [b"\x00"], [s.fileno() for s in made])
-    except BaseException as err:  # report anything: the parent must not wait for nothing
-        message = f"{type(err).__name__}: {err}".encode()[:900]
-        try:
-            socket.send_fds(channel, [b"\x01" + message], [])
-        except BaseException:
-            pass
-    finally:
-        os._exit(0)
-
-
-def _run_child(path: str, make, *args) -> list[socket.socket]:
-    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    pid = os.fork()
-    if pid == 0:
-        parent.close()
-        _in_child(child, path, make, args)
-    child.close()
-    try:
-        # poll, not select: the daemon holds far more than 1024 descriptors
-        # with a few hundred sandboxes, and select cannot watch those.
-        waiter = select.poll()
-        waiter.register(parent, select.POLLIN)
-        if not waiter.poll(_CHILD_TIMEOUT * 1000):
-            os.kill(pid, signal.SIGKILL)
-            raise Internal(f"cannot open DNS sockets in {path}: no answer from the child within {_CHILD_TIMEOUT}s")
-        payload, fds, _, _ = socket.recv_fds(parent, 1024, 16)
-    finally:
-        parent.close()
-        os.waitpid(pid, 0)
-    if payload[:1] != b"\x00":
-        for fd in fds:
-            os.close(fd)
-        raise Internal(f"cannot open DNS sockets in {path}: {payload[1:].decode(errors='replace')}")
-    return [socket.socket(fileno=fd) for fd in fds]
+        return nshelper.open_sockets(path, specs)
+    except OSError as err:
+        raise Internal(f"cannot open DNS sockets in {path}: {err.strerror or err}") from None
 
 
 def open_resolver_sockets(path: str) -> ResolverSockets:
-    """The resolver's sockets inside the namespace at ``path`` (blocking: a fork and a wait)."""
-    socks = _run_child(path, _make_resolver_sockets)
+    """The resolver's sockets inside the namespace at ``path``."""
+    try:
+        socks = nshelper.open_sockets(path, _SPECS_V4 + [_SPEC_V6])
+    except OSError as err:
+        if err.errno not in _NO_IPV6:
+            raise Internal(f"cannot open DNS sockets in {path}: {err.strerror or err}") from None
+        socks = _in_namespace(path, _SPECS_V4)
+    try:
+        _listen(socks[0])
+        _listen(socks[1])
+        for sock in socks[2:]:
+            sock.bind(("0.0.0.0", 0) if sock.family == socket.AF_INET else ("::", 0))
+    except OSError as err:
+        if socks[-1].family == socket.AF_INET6 and err.errno in _NO_IPV6:
+            socks.pop().close()
+        else:
+            for sock in socks:
+                sock.close()
+            raise Internal(f"cannot open DNS sockets in {path}: {err.strerror or err}") from None
     for sock in socks:
         sock.setblocking(False)
     end = 2 + UPSTREAM_SOCKETS
@@ -131,6 +91,6 @@ def open_resolver_sockets(path: str) -> ResolverSockets:
 
 def open_socket(path: str, family: int, kind: int) -> socket.socket:
     """One unconnected socket inside the namespace at ``path`` (for a TCP upstream query)."""
-    sock = _run_child(path, _make_socket, family, kind)[0]
+    sock = _in_namespace(path, [(family, kind, 0)])[0]
     sock.setblocking(False)
     return sock

@@ -27,6 +27,7 @@ from .drivers import remote as remote_driver
 from .drivers.api import (
     Driver, DriverContext, EndpointConfig, JoinInfo, NetworkConfig, SandboxInfo, SubnetData,
 )
+from .endpoints import Endpoints
 from .errors import CnmError, Conflict, Forbidden, InvalidParameter, NoAvailableAddress, NotFound, Unavailable
 from .ids import generate_id, now_rfc3339, short_id
 from .ipam import config as ipam_config
@@ -101,7 +102,7 @@ class Controller:
     def __init__(self, settings: Settings = Settings()):
         self.settings = settings
         self.networks: dict[str, NetworkRecord] = {}
-        self.endpoints: dict[str, EndpointRecord] = {}
+        self.endpoints = Endpoints()
         self.sandboxes: dict[str, SandboxRecord] = {}
         self.drivers: dict[str, Driver] = {}
         self.ipams: dict[str, IpamDriver] = {}
@@ -194,10 +195,10 @@ class Controller:
         return self.sandboxes.get(term) or lookup.find_sandbox(self.sandboxes.values(), term)
 
     def network_endpoints(self, nid: str) -> list[EndpointRecord]:
-        return [e for e in self.endpoints.values() if e.network_id == nid]
+        return self.endpoints.in_network(nid)
 
     def sandbox_endpoints(self, sid: str) -> list[EndpointRecord]:
-        return sorted((e for e in self.endpoints.values() if e.sandbox_id == sid), key=lambda e: e.created_seq)
+        return self.endpoints.in_sandbox(sid)
 
     def driver(self, name: str) -> Driver:
         name = plugins.DRIVER_ALIASES.get(name, name)
@@ -434,7 +435,7 @@ class Controller:
         sandbox.next_seq += 1
         self.store.put("sandbox", sandbox)
         self.store.put("endpoint", endpoint)
-        self.endpoints[endpoint.id] = endpoint
+        self.endpoints.add(endpoint)
         async with contextlib.AsyncExitStack() as undo:
             undo.push_async_callback(self._forget_endpoint, endpoint)
             await self._allocate_addresses(network, endpoint, request, undo)
@@ -451,7 +452,7 @@ class Controller:
         return endpoint
 
     async def _forget_endpoint(self, endpoint: EndpointRecord) -> None:
-        self.endpoints.pop(endpoint.id, None)
+        self.endpoints.discard(endpoint.id)
         self.store.delete("endpoint", endpoint.id)
 
     async def _allocate_addresses(self, network: NetworkRecord, endpoint: EndpointRecord,

@@ -45,12 +45,23 @@ def parse_resolv_conf(text: str) -> ResolvConf:
     return ResolvConf(tuple(nameservers), tuple(search), tuple(options))
 
 
+# path -> (stat identity, parsed): every topology change asks, the file rarely changes.
+_host_conf_cache: dict[str, tuple[tuple, ResolvConf]] = {}
+
+
 def read_host_resolv_conf(path: str = "/etc/resolv.conf") -> ResolvConf:
     try:
+        st = os.stat(path)
+        identity = (st.st_ino, st.st_dev, st.st_mtime_ns, st.st_size)
+        cached = _host_conf_cache.get(path)
+        if cached is not None and cached[0] == identity:
+            return cached[1]
         with open(path) as handle:
-            return parse_resolv_conf(handle.read())
+            conf = parse_resolv_conf(handle.read())
     except OSError:
         return ResolvConf()
+    _host_conf_cache[path] = (identity, conf)
+    return conf
 
 
 def _is_loopback(server: str) -> bool:
@@ -91,8 +102,16 @@ def render_hosts(entries: list[tuple[str, list[str]]], ipv6: bool) -> str:
 
 
 def write_in_place(path: str, content: str) -> None:
-    # Rewrite in place, not by rename: a running `cnm exec` has the file
-    # bind-mounted, and a bind mount follows the inode.
-    with open(path, "w") as handle:
-        handle.write(content)
-    os.chmod(path, 0o644)
+    # In place, not by rename: a running `cnm exec` has the file bind-mounted,
+    # and a bind mount follows the inode.  Overwritten, then cut to length:
+    # opening with O_TRUNC frees the blocks first, which costs an ext4 journal
+    # transaction (a quarter of a millisecond) per file per change.
+    data = content.encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.pwrite(fd, data, 0)
+        if os.fstat(fd).st_size != len(data):
+            os.ftruncate(fd, len(data))
+        os.fchmod(fd, 0o644)
+    finally:
+        os.close(fd)

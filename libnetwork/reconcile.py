@@ -32,7 +32,7 @@ async def restore(ctl: Controller) -> None:
     for record in ctl.store.load("sandbox"):
         ctl.sandboxes[record.id] = record
     for record in ctl.store.load("endpoint"):
-        ctl.endpoints[record.id] = record
+        ctl.endpoints.add(record)
     if not (ctl.networks or ctl.sandboxes):
         return
     log.info("restoring state", extra={"networks": len(ctl.networks), "sandboxes": len(ctl.sandboxes),

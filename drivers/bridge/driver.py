@@ -35,6 +35,8 @@ class BridgeDriver:
         # Per endpoint: the bridge port isolated for ICC off, the ports published.
         self.isolated: dict[str, str] = {}
         self.published: dict[str, list[Mapped]] = {}
+        # network -> its bridge's interface index, so a join needs no lookup.
+        self._bridge_index: dict[str, int] = {}
         self._host: Host | None = None
         self._ports: PortMapper | None = None
 
@@ -107,6 +109,7 @@ class BridgeDriver:
         for step in NETWORK_TEARDOWN:
             step(self.host, net)
         del self.networks[nid]
+        self._bridge_index.pop(nid, None)
 
     def _network(self, nid: str) -> BridgeNetwork:
         try:
@@ -138,12 +141,30 @@ class BridgeDriver:
         if not net.bridge.enable_icc and eid not in self.isolated:
             self.firewall.isolate_port(host_side)
             self.isolated[eid] = host_side
-        bridge = self.netlink.find_link(net.bridge.bridge_name)
-        self.netlink.ensure_veth(host_side, sandbox_side, mtu=net.bridge.mtu, master=bridge.index,
-                                 peer_mac=mac, peer_netns=sandbox.netns_path)
+        cached = nid in self._bridge_index
+        try:
+            self._plug(net, host_side, sandbox_side, mac, sandbox.netns_path)
+        except Exception:
+            if not cached:
+                raise
+            # The bridge may have been made again under a new index (deleted by
+            # hand, then restored): look it up once more; a real failure repeats.
+            self._bridge_index.pop(nid, None)
+            self._plug(net, host_side, sandbox_side, mac, sandbox.netns_path)
         gw4, gw6 = net.gateways()
         return JoinInfo(src_name=sandbox_side, dst_prefix=net.bridge.iface_prefix,
                         gateway_v4=gw4, gateway_v6=gw6, mtu=net.bridge.mtu)
+
+    def _plug(self, net: BridgeNetwork, host_side: str, sandbox_side: str, mac: str, netns_path: str) -> None:
+        nid = net.config.nid
+        index = self._bridge_index.get(nid)
+        if index is None:
+            bridge = self.netlink.find_link(net.bridge.bridge_name)
+            if bridge is None:
+                raise NotFound(f"bridge {net.bridge.bridge_name} of network {nid} not found")
+            index = self._bridge_index[nid] = bridge.index
+        self.netlink.ensure_veth(host_side, sandbox_side, mtu=net.bridge.mtu, master=index,
+                                 peer_mac=mac, peer_netns=netns_path)
 
     def leave(self, nid: str, eid: str) -> None:
         pass

@@ -53,9 +53,9 @@ def _make_placeholder(nl: Netlink, name: str) -> Link:
     peer = PLACEHOLDER_PEER_PREFIX + name[len(PLACEHOLDER_PREFIX):]
     log.info("no dummy links in this kernel; the parent of an internal macvlan network is a veth pair",
              extra={"parent": name, "peer": peer})
-    link = nl.ensure_veth(name, peer)
+    nl.ensure_veth(name, peer)
     nl.set_up(nl.find_link(peer).index)
-    return link
+    return nl.find_link(name)
 
 
 def _make_vlan(nl: Netlink, name: str) -> Link:

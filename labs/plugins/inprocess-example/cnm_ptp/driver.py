@@ -123,8 +123,9 @@ class PtpDriver:
         except KeyError:
             raise NotFound(f"ptp: endpoint {eid} not found") from None
         host_side, sandbox_side = veth_names(eid)
-        link = self.netlink.ensure_veth(host_side, sandbox_side, mtu=net.mtu,
-                                        peer_mac=endpoint.mac or mac_for(endpoint.ipv4.ip))
+        self.netlink.ensure_veth(host_side, sandbox_side, mtu=net.mtu,
+                                 peer_mac=endpoint.mac or mac_for(endpoint.ipv4.ip))
+        link = self.netlink.find_link(host_side)
         self.netlink.ensure_address(link.index, ipaddress.IPv4Interface(f"{net.gateway}/32"))
         self.netlink.ensure_route(ipaddress.IPv4Network(f"{endpoint.ipv4.ip}/32"), oif=link.index)
         return JoinInfo(
