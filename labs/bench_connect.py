@@ -295,10 +295,21 @@ def report(results: dict[str, dict]) -> None:
         if "connect_by_size" in r:
             cells = ", ".join(f"{start}+: {p50:.2f}" for start, p50 in r["connect_by_size"])
             print(f"{name} connect p50 by endpoints already on the network: {cells}")
-    target = results.get("cnmd API", {}), results.get("CNI bridge (ipMasq)", {})
-    if all("connect_p50" in t for t in target):
-        ratio = target[0]["connect_p50"] / target[1]["connect_p50"]
-        print(f"target (cnmd API connect p50 <= 0.5x CNI bridge): {'met' if ratio <= 0.5 else 'MISSED'} ({ratio:.2f}x)")
+            buckets = r["connect_by_size"]
+            if len(buckets) > 1:
+                print(f"  growth, last tenth / first tenth: {buckets[-1][1] / buckets[0][1]:.2f}x")
+    for name in ("CNI bridge (ipMasq)", "CNI bridge (no ipMasq)", "netavark"):
+        buckets = results.get(name, {}).get("connect_by_size", [])
+        if len(buckets) > 1:
+            print(f"{name} growth, last tenth / first tenth: {buckets[-1][1] / buckets[0][1]:.2f}x")
+    print()
+    print("target: connect p50 at most 0.5x the CNI bridge plugin's")
+    for ours in ("cnmd API", "cnmd API, default bridge"):
+        for base in ("CNI bridge (ipMasq)", "CNI bridge (no ipMasq)"):
+            a, b = results.get(ours, {}), results.get(base, {})
+            if "connect_p50" in a and "connect_p50" in b:
+                ratio = a["connect_p50"] / b["connect_p50"]
+                print(f"  {ours} vs {base}: {'met' if ratio <= 0.5 else 'MISSED'} ({ratio:.2f}x)")
 
 
 def main() -> None:
