@@ -240,6 +240,16 @@ class Netlink:
             if err.code not in _GONE:
                 raise
 
+    def remove_link_by_index(self, index: int) -> bool:
+        """Remove the link with ``index``; False when there is none."""
+        try:
+            self._ipr.link("del", index=index)
+            return True
+        except NetlinkError as err:
+            if err.code not in _GONE:
+                raise
+            return False
+
     def move_to_netns(self, name: str, netns_path: str) -> None:
         index = self._index(name)
         self._ipr.link("set", index=index, net_ns_fd=netns_path)

@@ -108,7 +108,11 @@ class Sandboxes:
         if not is_netns(path):
             return
         inside = self.netlink(path)
-        self._indexes.pop((path, eid), None)
+        # Interface indexes in a namespace are handed out in turn, not reused
+        # soon, so the one noted at attach is this endpoint's: no link dump.
+        index = self._indexes.pop((path, eid), None)
+        if index is not None and inside.remove_link_by_index(index):
+            return
         link = inside.find_link_by_alias(eid)
         if link is not None:
             inside.remove_link(link.name)
