@@ -20,6 +20,8 @@ from .netlink import Netlink, create_netns, is_netns, remove_netns
 log = logging.getLogger(__name__)
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+# The kernel registers every namespace's loopback first, as index 1 (LOOPBACK_IFINDEX).
+LOOPBACK_INDEX = 1
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,7 @@ class Sandboxes:
     def ensure_namespace(self, path: str) -> None:
         os.makedirs(self.netns_dir, exist_ok=True)
         create_netns(path)
-        lo = self.netlink(path).find_link("lo")
-        self.netlink(path).set_up(lo.index)
+        self.netlink(path).set_up(LOOPBACK_INDEX)
 
     def remove_namespace(self, path: str) -> None:
         self.forget(path)
