@@ -1,17 +1,22 @@
 """The embedded resolver's contract: what the controller hands it, and its constants.
 
-The controller describes each sandbox that has the resolver as a
-``SandboxDNS``: the networks it is on (in connection order) with every
-endpoint's DNS names and addresses, its link aliases, and its upstream
-servers.  The resolver never sees controller records; it is rebuilt from
-these frozen values on every topology change and swapped in whole, so a
-query is always answered from one consistent snapshot.
+After a topology change of one sandbox the controller describes that
+sandbox alone as ``SandboxNames``: its endpoint's DNS names and addresses
+on each network it is on (in connection order), its link aliases and its
+upstream servers.  The resolver keeps every network's names from these,
+recomputes only what the change touched, and swaps the new answers in
+whole, so a query is always answered from one consistent snapshot.  It
+never sees controller records.
+
+``SandboxDNS`` with whole ``NetworkNames`` is the one-shot form of the
+same thing (``zone.Zones.build``): every network's endpoints at once.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import Protocol
 
 IPv4Address = ipaddress.IPv4Address
 IPv6Address = ipaddress.IPv6Address
@@ -77,13 +82,43 @@ class Upstream:
         return f"host({self.address})" if self.host_loopback else self.address
 
 
+class Forwarding(Protocol):
+    """What forwarding reads of a sandbox (``SandboxNames`` and ``SandboxDNS`` both have it)."""
+
+    @property
+    def upstreams(self) -> tuple[Upstream, ...]: ...
+
+    @property
+    def external_access(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A sandbox's endpoint on one user-defined network, as every sandbox there sees it."""
+
+    nid: str
+    network: str                # the network's name, for ``name.network`` and PTR answers
+    endpoint: EndpointNames
+
+
+@dataclass(frozen=True)
+class SandboxNames:
+    """One sandbox's own part of everyone's answers, and what it needs to forward."""
+
+    sid: str
+    memberships: tuple[Membership, ...]         # connection order: first connected answers first
+    links: tuple[Link, ...] = ()
+    upstreams: tuple[Upstream, ...] = ()
+    # False when every network of the sandbox is --internal: no host-loopback upstreams then.
+    external_access: bool = True
+
+
 @dataclass(frozen=True)
 class SandboxDNS:
-    """Everything the resolver needs to answer for one sandbox."""
+    """One sandbox with every endpoint of its networks: the one-shot form of ``SandboxNames``."""
 
     sid: str
     networks: tuple[NetworkNames, ...]          # connection order: first connected answers first
     links: tuple[Link, ...] = ()
     upstreams: tuple[Upstream, ...] = ()
-    # False when every network of the sandbox is --internal: no host-loopback upstreams then.
     external_access: bool = True

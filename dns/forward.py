@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from .answer import error
-from .api import MAX_CONCURRENT_FORWARDS, MAX_UPSTREAMS, UPSTREAM_TIMEOUT, SandboxDNS, Upstream
+from .api import MAX_CONCURRENT_FORWARDS, MAX_UPSTREAMS, UPSTREAM_TIMEOUT, Forwarding, Upstream
 from .sockets import ResolverSockets, open_socket
 
 log = logging.getLogger("cnmd.dns")
@@ -53,7 +53,7 @@ def _question_length(data: bytes) -> int:
 
 
 class Forwarder:
-    def __init__(self, specs: Callable[[], Mapping[str, SandboxDNS]], timeout: float = UPSTREAM_TIMEOUT,
+    def __init__(self, specs: Callable[[], Mapping[str, Forwarding]], timeout: float = UPSTREAM_TIMEOUT,
                  max_concurrent: int = MAX_CONCURRENT_FORWARDS):
         self._specs = specs
         self.timeout = timeout
@@ -160,7 +160,7 @@ class Forwarder:
 
     # -- resolution ------------------------------------------------------------
 
-    def upstreams(self, spec: SandboxDNS) -> list[Upstream]:
+    def upstreams(self, spec: Forwarding) -> list[Upstream]:
         usable = list(spec.upstreams[:MAX_UPSTREAMS])
         if not spec.external_access:
             usable = [u for u in usable if not u.host_loopback]

@@ -1,20 +1,20 @@
 """The embedded resolver: every sandbox's 127.0.0.11:53, served from the daemon process.
 
 The controller opens each sandbox's sockets (``sockets.open_resolver_sockets``,
-in its kernel worker), hands them over with ``attach``, and calls
-``publish`` with a ``SandboxDNS`` for every sandbox after each topology
-change.  ``publish`` builds the answers (zone.py) and swaps them in whole:
-the UDP thread and the TCP servers read whichever snapshot is current and
-never wait for the controller.
+in its kernel worker), hands them over with ``attach``, and after each
+topology change of a sandbox calls ``update`` with that sandbox's
+``SandboxNames`` (``forget`` when it is gone).  The answers of every
+sandbox that sees it change with it (zone.py), each swapped in whole: the
+UDP thread and the TCP servers read whichever snapshot is current and never
+wait for the controller.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Iterable, Mapping
 
-from .api import MAX_CONCURRENT_FORWARDS, UPSTREAM_TIMEOUT, SandboxDNS
+from .api import MAX_CONCURRENT_FORWARDS, UPSTREAM_TIMEOUT, SandboxNames
 from .forward import Forwarder
 from .sockets import ResolverSockets
 from .tcp import TcpServers
@@ -27,12 +27,12 @@ log = logging.getLogger("cnmd.dns")
 class Resolver:
     def __init__(self, timeout: float = UPSTREAM_TIMEOUT, max_concurrent: int = MAX_CONCURRENT_FORWARDS):
         self._zones = Zones()
-        self._views: Mapping[str, SandboxView] = {}
-        self._specs: Mapping[str, SandboxDNS] = {}
+        # Read by the forwarder on the event loop only, so it changes in place.
+        self._specs: dict[str, SandboxNames] = {}
         self._sockets: dict[str, ResolverSockets] = {}
         self.forwarder = Forwarder(lambda: self._specs, timeout, max_concurrent)
         self._udp = UdpServer(self.forwarder.forward_udp)
-        self._tcp = TcpServers(lambda: self._views, self.forwarder.forward_tcp)
+        self._tcp = TcpServers(lambda: self._zones.views, self.forwarder.forward_tcp)
         self._started = False
 
     async def start(self) -> None:
@@ -72,14 +72,16 @@ class Resolver:
         sockets.close()
         log.debug("dns detached", extra={"sandbox": sid[:12]})
 
-    def publish(self, specs: Iterable[SandboxDNS]) -> None:
-        """Answer from these sandboxes' views from the next query on."""
-        specs = {spec.sid: spec for spec in specs}
-        views = self._zones.build(specs.values())
-        # Specs first: a forward started from the new view finds its upstreams.
-        self._specs = specs
-        self._views = views
-        self._udp.publish(views)
+    def update(self, spec: SandboxNames) -> None:
+        """Answer from this sandbox's endpoints and settings, here and in every sandbox that sees them."""
+        # Spec first: a forward started from the new view finds its upstreams.
+        self._specs[spec.sid] = spec
+        self._udp.publish(self._zones.update(spec))
+
+    def forget(self, sid: str) -> None:
+        """The sandbox is gone: its names are no one's answer any more."""
+        if self._specs.pop(sid, None) is not None:
+            self._udp.publish(self._zones.forget(sid))
 
     def view(self, sid: str) -> SandboxView | None:
-        return self._views.get(sid)
+        return self._zones.views.get(sid)

@@ -3,9 +3,10 @@
 Measured on the development machine, a blocking receive loop in its own
 thread answers about five times as many queries per second as an asyncio
 datagram endpoint, and it never waits behind control-plane work on the
-event loop.  The thread reads two immutable mappings (socket -> sandbox,
-sandbox -> answers) that the event loop replaces whole on every change,
-so it takes no lock.  Questions that are not ours go to ``on_forward``.
+event loop.  The thread reads two mappings (socket -> sandbox, sandbox ->
+view) and a view's current snapshot of answers, each of which the event
+loop replaces whole on a change, so it takes no lock.  Questions that are
+not ours go to ``on_forward``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ _RECV_SIZE = 4096
 # Packets read from one socket before looking at the others, so one busy
 # sandbox cannot starve the rest.
 _BATCH = 64
-# Cached responses per sandbox view; past this the cache starts over (a
+# Cached responses per snapshot of answers; past this the cache starts over (a
 # client sending ever-new queries must not grow the daemon).
 _CACHE_LIMIT = 4096
 _EMPTY: dict = {}
@@ -103,7 +104,9 @@ class UdpServer:
                 if view is None:
                     self._serve(sock, sid, _EMPTY, {})
                 else:
-                    self._serve(sock, sid, view.answers, view.responses)
+                    # One read: the answers and their cache must come from the same snapshot.
+                    current = view.current
+                    self._serve(sock, sid, current.answers, current.responses)
 
     def _serve(self, sock: socket.socket, sid: str, answers, cache: dict) -> None:
         recvfrom, sendto, cached = sock.recvfrom, sock.sendto, cache.get

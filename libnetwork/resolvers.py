@@ -2,11 +2,13 @@
 
 As in Docker, a sandbox gets the resolver at 127.0.0.11 while it is on at
 least one user-defined network (not the predefined ``bridge``, ``host`` or
-``none``).  After every topology change the controller calls ``sync``,
-which opens or closes that sandbox's resolver sockets and publishes a fresh
-snapshot of every sandbox's names, so the change is visible to the next
-query.  Records are translated to ``libnetwork.dns.api`` values here; the
-resolver never sees them.
+``none``).  After every topology change of a sandbox the controller calls
+``sync``, which opens or closes that sandbox's resolver sockets and hands
+the resolver that sandbox's own names and settings; the resolver updates
+everyone's answers from them, so the change is visible to the next query
+at a cost that does not grow with the number of sandboxes.  Records are
+translated to ``libnetwork.dns.api`` values here; the resolver never sees
+them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import ipaddress
 from typing import TYPE_CHECKING, Iterable
 
 from . import etcfiles
-from .dns.api import EndpointNames, Link, NetworkNames, SandboxDNS
+from .dns.api import EndpointNames, Link, Membership, SandboxNames
 from .dns.resolvconf import embedded_resolv_conf, upstreams
 from .dns.server import Resolver
 from .dns.sockets import open_resolver_sockets
@@ -65,7 +67,7 @@ class SandboxResolvers:
                    for e in self._ctl.sandbox_endpoints(sandbox.id))
 
     async def sync(self, sandbox: SandboxRecord) -> None:
-        """Start or stop the sandbox's resolver as its networks require; publish every view."""
+        """Start or stop the sandbox's resolver as its networks require; publish its names."""
         wanted, attached = self.wants_resolver(sandbox), self.resolver.attached(sandbox.id)
         if wanted and not attached:
             path = self._ctl.netns_path(sandbox)
@@ -73,55 +75,40 @@ class SandboxResolvers:
             await self.resolver.attach(sandbox.id, path, sockets)
         elif attached and not wanted:
             await self.resolver.detach(sandbox.id)
-        self.publish()
+        self.publish(sandbox)
 
     async def remove(self, sandbox: SandboxRecord) -> None:
         await self.resolver.detach(sandbox.id)
-        self.publish()
+        self.resolver.forget(sandbox.id)
 
-    def publish(self) -> None:
+    def publish(self, sandbox: SandboxRecord) -> None:
+        """Hand the resolver the sandbox's endpoints (those of other sandboxes did not change)."""
         ctl = self._ctl
-        host = etcfiles.read_host_resolv_conf(ctl.settings.resolv_conf)
-        # One pass over the endpoints: this runs after every change, for every sandbox.
-        by_network: dict[str, list[EndpointRecord]] = {}
-        by_sandbox: dict[str, list[EndpointRecord]] = {}
-        for endpoint in ctl.endpoints.values():
-            if endpoint.ready and endpoint.network_id in ctl.networks:
-                by_network.setdefault(endpoint.network_id, []).append(endpoint)
-                by_sandbox.setdefault(endpoint.sandbox_id, []).append(endpoint)
-        tables: dict[str, NetworkNames] = {}
-        specs = []
-        for sandbox in ctl.sandboxes.values():
-            if not self.resolver.attached(sandbox.id):
-                continue
-            endpoints = sorted(by_sandbox.get(sandbox.id, ()), key=lambda e: e.created_seq)
-            networks, links = [], []
-            for endpoint in endpoints:
-                network = ctl.networks[endpoint.network_id]
-                if network.predefined:
-                    continue
-                if network.id not in tables:
-                    tables[network.id] = self._network_names(network.id, network.name, by_network.get(network.id, ()))
-                networks.append(tables[network.id])
-                links += [Link(*parse_link(link), network=network.name) for link in endpoint.links]
-            links += [Link(*parse_link(link)) for link in sandbox.links]
-            specs.append(SandboxDNS(
-                sid=sandbox.id, networks=tuple(networks), links=tuple(links),
-                upstreams=self._upstreams(sandbox, host),
-                external_access=any(not ctl.networks[e.network_id].internal for e in endpoints)))
-        self.resolver.publish(specs)
-
-    def _network_names(self, nid: str, name: str, endpoints: Iterable[EndpointRecord]) -> NetworkNames:
-        entries = []
+        endpoints = [e for e in ctl.sandbox_endpoints(sandbox.id) if e.ready and e.network_id in ctl.networks]
+        memberships, links = [], []
         for endpoint in endpoints:
-            sandbox = self._ctl.sandboxes.get(endpoint.sandbox_id)
-            if sandbox is None:
+            network = ctl.networks[endpoint.network_id]
+            if network.predefined:
                 continue
-            entries.append(EndpointNames(
-                names=dns_names(endpoint, sandbox),
-                ipv4=ipaddress.IPv4Interface(endpoint.ipv4).ip if endpoint.ipv4 else None,
-                ipv6=ipaddress.IPv6Interface(endpoint.ipv6).ip if endpoint.ipv6 else None))
-        return NetworkNames(nid, name, tuple(entries))
+            memberships.append(Membership(network.id, network.name, self._endpoint_names(endpoint, sandbox)))
+            links += [Link(*parse_link(link), network=network.name) for link in endpoint.links]
+        if not memberships:
+            # On no user-defined network: nothing for others to resolve, no resolver to answer.
+            self.resolver.forget(sandbox.id)
+            return
+        links += [Link(*parse_link(link)) for link in sandbox.links]
+        host = etcfiles.read_host_resolv_conf(ctl.settings.resolv_conf)
+        self.resolver.update(SandboxNames(
+            sid=sandbox.id, memberships=tuple(memberships), links=tuple(links),
+            upstreams=self._upstreams(sandbox, host),
+            external_access=any(not ctl.networks[e.network_id].internal for e in endpoints)))
+
+    @staticmethod
+    def _endpoint_names(endpoint: EndpointRecord, sandbox: SandboxRecord) -> EndpointNames:
+        return EndpointNames(
+            names=dns_names(endpoint, sandbox),
+            ipv4=ipaddress.IPv4Interface(endpoint.ipv4).ip if endpoint.ipv4 else None,
+            ipv6=ipaddress.IPv6Interface(endpoint.ipv6).ip if endpoint.ipv6 else None)
 
     def _upstreams(self, sandbox: SandboxRecord, host: etcfiles.ResolvConf):
         return upstreams(host, self._ctl.settings.dns, sandbox.dns)
