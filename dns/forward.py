@@ -70,6 +70,7 @@ class Forwarder:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
         self._last_refused_log = 0.0
+        self._last_failure_log = 0.0
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -170,19 +171,29 @@ class Forwarder:
         spec = self._specs().get(sid)
         sandbox = self._sandboxes.get(sid)
         if spec is None or sandbox is None:
+            self._log_failure(sid, tcp, ["the sandbox has no resolver"])
             return error(data, RCODE_SERVFAIL)
+        failures = []
         for upstream in self.upstreams(spec):
             try:
                 ask = self._ask_tcp(sandbox, upstream, data) if tcp else self._ask_udp(sandbox, upstream, data)
                 response = await asyncio.wait_for(ask, self.timeout)
             except (asyncio.TimeoutError, OSError, ValueError, asyncio.IncompleteReadError) as err:
-                log.debug("upstream failed", extra={"sandbox": sid[:12], "upstream": str(upstream),
-                                                    "tcp": tcp, "error": repr(err)})
+                failures.append(f"{upstream}: {type(err).__name__} {err}".rstrip())
                 continue
             if len(response) < 12 or response[3] & 0x0F in (RCODE_SERVFAIL, RCODE_REFUSED):
+                failures.append(f"{upstream}: rcode {response[3] & 0x0F if len(response) >= 12 else 'short'}")
                 continue
             return data[:2] + response[2:]
+        self._log_failure(sid, tcp, failures or ["no upstream servers"])
         return error(data, RCODE_SERVFAIL)
+
+    def _log_failure(self, sid: str, tcp: bool, failures: list[str]) -> None:
+        # Docker logs each failed external query; a flood of them is limited to one line a second.
+        now = time.monotonic()
+        if now - self._last_failure_log >= 1:
+            self._last_failure_log = now
+            log.warning("dns forward failed", extra={"sandbox": sid[:12], "tcp": tcp, "upstreams": "; ".join(failures)})
 
     def _server(self, upstream: Upstream) -> tuple[int, tuple]:
         address = ipaddress.ip_address(upstream.address.split("%", 1)[0])

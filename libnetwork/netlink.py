@@ -73,11 +73,17 @@ def _link_from_msg(msg) -> Link:
     )
 
 
-def create_netns(path: str) -> None:
-    """Create a named network namespace bind-mounted at ``path`` (idempotent)."""
+def create_netns(path: str, sysctls: dict[str, str] | None = None) -> None:
+    """Create a named network namespace bind-mounted at ``path`` (idempotent), with
+    ``sysctls`` (keys under /proc/sys/net) set in it as it is born."""
     if is_netns(path):
         return
-    nshelper.create_namespace(path)
+    nshelper.create_namespace(path, sysctls)
+
+
+def set_netns_sysctls(path: str, sysctls: dict[str, str]) -> None:
+    """Set ``sysctls`` (keys under /proc/sys/net) in the namespace at ``path``."""
+    nshelper.set_sysctls(path, sysctls)
 
 
 def remove_netns(path: str) -> None:

@@ -77,13 +77,22 @@ class _Kernel:
             self.check(self.libc.mount(b"none", target, None, _MS_SHARED | _MS_REC, None), "make shared", directory)
         self.shared_dirs.add(directory)
 
-    def create_namespace(self, path: str) -> list[socket.socket]:
+    def create_namespace(self, path: str, sysctls: dict[str, str]) -> list[socket.socket]:
         self.share_dir(os.path.dirname(path))
         os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o444))
         self.check(self.libc.unshare(CLONE_NEWNET), "unshare", path)
         try:
             self.check(self.libc.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", _MS_BIND, None),
                        "bind mount", path)
+            _write_sysctls(sysctls)
+        finally:
+            self.go_home()
+        return []
+
+    def set_sysctls(self, path: str, sysctls: dict[str, str]) -> list[socket.socket]:
+        self.enter(path)
+        try:
+            _write_sysctls(sysctls)
         finally:
             self.go_home()
         return []
@@ -103,6 +112,15 @@ class _Kernel:
         return made
 
 
+def _write_sysctls(sysctls: dict[str, str]) -> None:
+    """Write ``net.*`` sysctls of the namespace this task is in; keys are relative to /proc/sys/net."""
+    for key, value in sysctls.items():
+        if key.startswith("/") or ".." in key.split("/"):
+            raise OSError(errno.EINVAL, "not a net sysctl", key)
+        with open(os.path.join("/proc/sys/net", key), "w") as handle:
+            handle.write(value)
+
+
 def serve(channel: socket.socket) -> None:
     kernel = _Kernel()
     while True:
@@ -116,7 +134,9 @@ def serve(channel: socket.socket) -> None:
         try:
             request = json.loads(data)
             if request["op"] == "create":
-                made = kernel.create_namespace(request["path"])
+                made = kernel.create_namespace(request["path"], request.get("sysctls", {}))
+            elif request["op"] == "sysctls":
+                made = kernel.set_sysctls(request["path"], request["sysctls"])
             elif request["op"] == "sockets":
                 made = kernel.open_sockets(request["path"], [tuple(s) for s in request["specs"]])
             else:
@@ -143,9 +163,14 @@ class NamespaceHelper:
         self._process: subprocess.Popen | None = None
         self._channel: socket.socket | None = None
 
-    def create_namespace(self, path: str) -> None:
-        """A new network namespace bind-mounted at ``path``."""
-        self._call({"op": "create", "path": path}, 0)
+    def create_namespace(self, path: str, sysctls: dict[str, str] | None = None) -> None:
+        """A new network namespace bind-mounted at ``path``, with ``sysctls`` (keys under
+        /proc/sys/net) written in it before anything else can live there."""
+        self._call({"op": "create", "path": path, "sysctls": sysctls or {}}, 0)
+
+    def set_sysctls(self, path: str, sysctls: dict[str, str]) -> None:
+        """Write ``sysctls`` (keys under /proc/sys/net) in the namespace at ``path``."""
+        self._call({"op": "sysctls", "path": path, "sysctls": sysctls}, 0)
 
     def open_sockets(self, path: str, specs: list[SocketSpec]) -> list[socket.socket]:
         """New sockets (not yet bound) that belong to the namespace at ``path``."""
@@ -215,8 +240,12 @@ def _wait(channel: socket.socket, timeout: float) -> bool:
 _helper = NamespaceHelper()
 
 
-def create_namespace(path: str) -> None:
-    _helper.create_namespace(path)
+def create_namespace(path: str, sysctls: dict[str, str] | None = None) -> None:
+    _helper.create_namespace(path, sysctls)
+
+
+def set_sysctls(path: str, sysctls: dict[str, str]) -> None:
+    _helper.set_sysctls(path, sysctls)
 
 
 def open_sockets(path: str, specs: list[SocketSpec]) -> list[socket.socket]:

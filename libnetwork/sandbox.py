@@ -15,13 +15,20 @@ import os
 import socket
 from dataclasses import dataclass
 
-from .netlink import Netlink, create_netns, is_netns, remove_netns
+from .netlink import Netlink, create_netns, is_netns, remove_netns, set_netns_sysctls
 
 log = logging.getLogger(__name__)
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 # The kernel registers every namespace's loopback first, as index 1 (LOOPBACK_IFINDEX).
 LOOPBACK_INDEX = 1
+# As Docker: IPv6 is on for an interface if and only if its endpoint has an IPv6
+# address.  Without one, an IPv6 stack would only join multicast groups, solicit
+# routers and answer neighbour discovery (open to NDP spoofing), and on a bridge
+# of hundreds of sandboxes each of those multicasts is flooded to every port.
+# Interfaces are born with it off (the namespace's default, set before anything
+# lives there: loopback keeps ::1) and attach turns it on where it belongs.
+NEW_NAMESPACE_SYSCTLS = {"ipv6/conf/default/disable_ipv6": "1"}
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,7 @@ class Sandboxes:
 
     def ensure_namespace(self, path: str) -> None:
         os.makedirs(self.netns_dir, exist_ok=True)
-        create_netns(path)
+        create_netns(path, NEW_NAMESPACE_SYSCTLS)
         self.netlink(path).set_up(LOOPBACK_INDEX)
 
     def remove_namespace(self, path: str) -> None:
@@ -97,6 +104,8 @@ class Sandboxes:
             inside.configure_link(link.index, name=spec.ifname, mac=spec.mac,
                                   mtu=spec.mtu, alias=spec.eid, is_up=link.up)
         self._indexes[(path, spec.eid)] = link.index
+        if any(address.version == 6 for address in spec.addresses):
+            set_netns_sysctls(path, {f"ipv6/conf/{spec.ifname}/disable_ipv6": "0"})
         for address in spec.addresses:
             inside.ensure_address(link.index, address)
         for destination, next_hop in spec.routes:

@@ -75,3 +75,23 @@ def test_a_dead_helper_is_replaced(helper, netns_dir):
     path = os.path.join(netns_dir, "second")
     helper.create_namespace(path)
     assert is_netns(path)
+
+
+def test_sysctls_at_birth_and_later_stay_in_their_namespace(helper, netns_dir):
+    def read(path: str, key: str) -> str:
+        return run_in(path, "cat", f"/proc/sys/net/{key}").stdout.strip()
+
+    with open("/proc/sys/net/ipv6/conf/default/disable_ipv6") as handle:
+        ours = handle.read().strip()
+    path = os.path.join(netns_dir, "tuned")
+    helper.create_namespace(path, {"ipv6/conf/default/disable_ipv6": "1"})
+    assert read(path, "ipv6/conf/default/disable_ipv6") == "1"
+    helper.set_sysctls(path, {"ipv4/ip_forward": "1"})
+    assert read(path, "ipv4/ip_forward") == "1"
+    with open("/proc/sys/net/ipv6/conf/default/disable_ipv6") as handle:
+        assert handle.read().strip() == ours
+    with pytest.raises(OSError):
+        helper.set_sysctls(path, {"../kernel/hostname": "x"})
+    with pytest.raises(OSError):
+        helper.set_sysctls(path, {"ipv4/no_such_knob": "1"})
+    assert read(path, "ipv4/ip_forward") == "1"

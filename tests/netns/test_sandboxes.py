@@ -66,6 +66,25 @@ def test_interfaces_in_connection_order_and_default_route(cnmd):
     cnmd.cnm("network", "rm", "ord-a", "ord-b")
 
 
+def test_ipv6_is_on_only_where_the_endpoint_has_an_ipv6_address(cnmd):
+    cnmd.cnm("network", "create", "--subnet", "10.34.0.0/24", "v4only")
+    cnmd.cnm("network", "create", "--ipv6", "--subnet", "10.35.0.0/24", "--subnet", "fd00:35::/64", "dual")
+    cnmd.cnm("sandbox", "create", "--name", "six", "--network", "v4only", "--network", "dual")
+
+    def disabled(ifname: str) -> str:
+        return cnmd.run_in_sandbox("six", "cat", f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6").stdout.strip()
+
+    # as Docker: no IPv6 stack (no link-local, no multicast groups) on an IPv4-only endpoint
+    assert disabled("eth0") == "1" and disabled("eth1") == "0" and disabled("lo") == "0"
+    inet6 = cnmd.run_in_sandbox("six", "ip", "-6", "-o", "addr").stdout
+    assert " eth0 " not in inet6 and "fd00:35::" in inet6 and "::1/128" in inet6
+    dual = cnmd.inspect("sandbox", "six")["Networks"]["dual"]["GlobalIPv6Address"]
+    cnmd.cnm("sandbox", "create", "--name", "six2", "--network", "dual")
+    cnmd.run_in_sandbox("six2", "ping", "-6", "-c", "1", "-W", "2", dual)
+    cnmd.cnm("sandbox", "rm", "-f", "six", "six2")
+    cnmd.cnm("network", "rm", "v4only", "dual")
+
+
 def test_default_network_is_bridge(cnmd):
     cnmd.cnm("sandbox", "create", "--name", "dflt")
     box = cnmd.inspect("sandbox", "dflt")
