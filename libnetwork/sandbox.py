@@ -28,7 +28,9 @@ LOOPBACK_INDEX = 1
 # of hundreds of sandboxes each of those multicasts is flooded to every port.
 # Interfaces are born with it off (the namespace's default, set before anything
 # lives there: loopback keeps ::1) and attach turns it on where it belongs.
-NEW_NAMESPACE_SYSCTLS = {"ipv6/conf/default/disable_ipv6": "1"}
+# A kernel booted with ipv6.disable=1 has no such sysctl, and nothing to turn off.
+NEW_NAMESPACE_SYSCTLS = (
+    {"ipv6/conf/default/disable_ipv6": "1"} if os.path.isdir("/proc/sys/net/ipv6") else {})
 
 
 @dataclass(frozen=True)
