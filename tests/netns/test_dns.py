@@ -255,15 +255,13 @@ def test_sandbox_dns_options_links_and_extra_hosts(dev_prod, world):
     assert addresses(world, "custom", "database") == [ip_of(world, "dev1", "dev")]
     # Not devclient's name: forwarded upstream, which does not know it either.
     answer = dns(world, "devclient", "database")
-    assert not answer["answers"]
     if answer["rcode"] == "SERVFAIL":
-        # In two full CI runs (never on the development machine, in dozens of
-        # runs) this forward failed after the 250-sandbox scale test had run.
-        # The alias check above holds either way; what went wrong upstream is
-        # reported in the warnings summary rather than failing the alias test.
+        # In two full CI runs (never in the development machine's runs) this
+        # forward failed once after the 250-sandbox scale test had run; one
+        # retry, and why it failed goes to the warnings summary.
         warnings.warn(f"forwarded query came back SERVFAIL: {_forward_diagnosis(world, 'devclient')}")
-    else:
-        assert answer["rcode"] == "NXDOMAIN", answer
+        answer = dns(world, "devclient", "database")
+    assert answer["rcode"] == "NXDOMAIN" and not answer["answers"], answer
     world.cnm("sandbox", "rm", "-f", "custom")
 
 
