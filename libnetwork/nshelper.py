@@ -134,7 +134,7 @@ def serve(channel: socket.socket) -> None:
         try:
             request = json.loads(data)
             if request["op"] == "create":
-                made = kernel.create_namespace(request["path"], request.get("sysctls", {}))
+                made = kernel.create_namespace(request["path"], request["sysctls"])
             elif request["op"] == "sysctls":
                 made = kernel.set_sysctls(request["path"], request["sysctls"])
             elif request["op"] == "sockets":
