@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from . import etcfiles, firewall, lookup, plugins, publish
+from . import etcfiles, events, firewall, lookup, plugins, publish
 from .drivers import remote as remote_driver
 from .drivers.api import (
     Driver, DriverContext, EndpointConfig, JoinInfo, NetworkConfig, SandboxInfo, SubnetData,
@@ -96,6 +96,22 @@ def default_bridge_subnet(settings: Settings) -> SubnetRequest | None:
                          gateway=bip.ip if bip else None, aux_addresses=aux)
 
 
+def network_ref(record: NetworkRecord) -> events.NetworkRef:
+    return events.NetworkRef(id=record.id, name=record.name, driver=record.driver, scope=record.scope,
+                             predefined=record.predefined, internal=record.internal)
+
+
+def endpoint_ref(endpoint: EndpointRecord, sandbox: SandboxRecord | None) -> events.EndpointRef:
+    from .resolvers import dns_names
+
+    return events.EndpointRef(
+        id=endpoint.id, network_id=endpoint.network_id, sandbox_id=endpoint.sandbox_id, name=endpoint.name,
+        dns_names=dns_names(endpoint, sandbox) if sandbox else (endpoint.name,),
+        ipv4=ipaddress.IPv4Interface(endpoint.ipv4) if endpoint.ipv4 else None,
+        ipv6=ipaddress.IPv6Interface(endpoint.ipv6) if endpoint.ipv6 else None,
+        mac=endpoint.mac, order=endpoint.created_seq)
+
+
 class Controller:
     """The Python API: usable in-process, without the daemon."""
 
@@ -113,6 +129,7 @@ class Controller:
         self._kernel: Sandboxes | None = None
         self._watcher: asyncio.Task | None = None
         self.dns = SandboxResolvers(self)
+        self.events = events.EventBus()
 
     # -- life cycle ------------------------------------------------------------
 
@@ -279,6 +296,7 @@ class Controller:
             self.store.delete("network", record.id)
             raise
         log.info("network created", extra={"network": name, "id": short_id(record.id), "driver": driver_name})
+        await self.events.publish(events.NetworkCreated(network_ref(record)))
         return record
 
     async def _allocate_pools(self, record: NetworkRecord, ipam: IpamDriver,
@@ -370,6 +388,7 @@ class Controller:
         self.networks.pop(record.id, None)
         self.store.delete("network", record.id)
         log.info("network removed", extra={"network": record.name, "id": short_id(record.id)})
+        await self.events.publish(events.NetworkRemoved(network_ref(record)))
 
     async def _release_pool(self, ipam: IpamDriver, pool: PoolRecord) -> None:
         for address in list(pool.aux_addresses.values()) + ([pool.gateway] if pool.gateway else []):
@@ -449,6 +468,7 @@ class Controller:
         log.info("endpoint connected", extra={
             "network": network.name, "sandbox": sandbox.name, "endpoint": short_id(endpoint.id),
             "ifname": endpoint.ifname, "ipv4": endpoint.ipv4, "ipv6": endpoint.ipv6})
+        await self.events.publish(events.EndpointJoined(network_ref(network), endpoint_ref(endpoint, sandbox)))
         return endpoint
 
     async def _forget_endpoint(self, endpoint: EndpointRecord) -> None:
@@ -563,7 +583,7 @@ class Controller:
         """Undo every step of connect, in reverse; each succeeds when already undone."""
         network = self.networks.get(endpoint.network_id)
         sandbox = self.sandboxes.get(endpoint.sandbox_id)
-        endpoint.ready = False
+        was_connected, endpoint.ready = endpoint.ready, False
         self.store.put("endpoint", endpoint)
         driver, ipam, errors = await self._teardown_drivers(network)
         errors += await publish.revoke(self, endpoint)
@@ -580,6 +600,8 @@ class Controller:
         log.info("endpoint disconnected", extra={
             "network": network.name if network else endpoint.network_id[:12],
             "sandbox": endpoint.name, "endpoint": short_id(endpoint.id)})
+        if network is not None and was_connected:
+            await self.events.publish(events.EndpointLeft(network_ref(network), endpoint_ref(endpoint, sandbox)))
         if errors:
             raise CnmError("; ".join(errors))
 
