@@ -22,10 +22,14 @@ under the same contract.
 
 What the daemon guarantees:
 
-* Threading: every call of every driver runs in the daemon's one kernel
-  worker thread, one at a time, never on its event loop.  A driver needs no
-  locks, and may block (netlink, a subprocess, HTTP), but while it blocks
-  every other network change waits: keep calls short and bounded.
+* Threading: every call of a driver runs in one worker thread, one at a
+  time, never on the daemon's event loop, so a driver needs no locks.  In-
+  process drivers share the kernel worker with the sandbox layer: they may
+  block (netlink, a subprocess), but while they do, every other kernel step
+  waits, so keep calls short and bounded.  A driver whose calls may block for
+  long (``Capabilities.own_worker``, as Docker plugins have) gets a worker of
+  its own and then delays only its own networks.  Changes of unrelated
+  networks proceed concurrently; those of one network never overlap.
 * Ordering: ``create_network`` returns before any endpoint call for that
   network, and ``delete_network`` comes after every endpoint of it was
   deleted.  An endpoint goes ``create_endpoint`` -> ``join`` ->
@@ -64,7 +68,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol, runtime_checkable
+from typing import Mapping, Protocol, Sequence, runtime_checkable
 
 from ..firewall.api import Firewall
 from ..firewall.null import NullFirewall
@@ -94,6 +98,10 @@ class Capabilities:
     # create_endpoint + join, for every record (see the module docstring).
     # False: the driver keeps its own state and is not called at start.
     restore_by_replay: bool = True
+    # True: calls may block for long (an out-of-process plugin over HTTP).
+    # They run in a worker thread of the driver's own instead of the shared
+    # kernel worker, so a hung plugin delays only its own networks.
+    own_worker: bool = False
 
 
 @dataclass(frozen=True)
@@ -291,6 +299,19 @@ class Restorable(Protocol):
     """
 
     def restore_done(self) -> None: ...
+
+
+@runtime_checkable
+class Cleanable(Protocol):
+    """Opt-in: ``cnmd --cleanup`` (the daemon is not running) removes what the driver made.
+
+    Called once per recorded network of the driver, with the IDs of its
+    recorded endpoints, on a driver fresh from its factory (nothing replayed):
+    remove exactly the kernel objects these records name, create nothing,
+    and answer the failures (the rest is done anyway).
+    """
+
+    def remove_leftovers(self, network: NetworkConfig, endpoint_ids: Sequence[str]) -> list[str]: ...
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,10 @@ class Capabilities:
     requires_request_replay: bool = False
     # See the module docstring: replay every recorded request at start.
     restore_by_replay: bool = False
+    # True: calls may block for long (an out-of-process plugin over HTTP).
+    # They run in a worker thread of the driver's own instead of the shared
+    # kernel worker, so a hung plugin delays only its own networks.
+    own_worker: bool = False
 
 
 @dataclass(frozen=True)

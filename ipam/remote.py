@@ -53,7 +53,8 @@ def capabilities(reply: Mapping[str, Any]) -> Capabilities:
     mac, replay = reply.get("RequiresMACAddress", False), reply.get("RequiresRequestReplay", False)
     if not isinstance(mac, bool) or not isinstance(replay, bool):
         raise BadReply("RequiresMACAddress and RequiresRequestReplay must be booleans")
-    return Capabilities(requires_mac_address=mac, requires_request_replay=replay, restore_by_replay=False)
+    return Capabilities(requires_mac_address=mac, requires_request_replay=replay, restore_by_replay=False,
+                        own_worker=True)
 
 
 def address_spaces(reply: Mapping[str, Any]) -> tuple[str, str]:
@@ -114,7 +115,7 @@ class RemoteIpam:
             caps = client.call("IpamDriver.GetCapabilities", None, capabilities, ERROR_FIELD)
         except CnmError as err:
             log.info("remote IPAM driver does not support capabilities", extra={"plugin": name, "error": err.message})
-            caps = Capabilities(restore_by_replay=False)
+            caps = Capabilities(restore_by_replay=False, own_worker=True)
         spaces = client.call("IpamDriver.GetDefaultAddressSpaces", None, address_spaces, ERROR_FIELD)
         return cls(name, client, caps, spaces)
 

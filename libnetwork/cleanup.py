@@ -1,21 +1,24 @@
 """``cnmd --cleanup``: remove every kernel object the daemon made, then exit.
 
 Exactly what the records name, nothing found by pattern: the firewall
-tables, the bridges of bridge networks, the host side of their veth pairs,
-and the namespaces under the exec root.  The records stay, so a later start
-builds it all again; remove the data root to forget them too.
+tables, what each driver made for its recorded networks and endpoints (the
+drivers that can say so: ``Cleanable``), and the namespaces under the exec
+root.  The records stay, so a later start builds it all again; remove the
+data root to forget them too.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections import defaultdict
 
-from .drivers.bridge.config import parse_options
-from .drivers.bridge.steps import veth_names
+from . import plugins
+from .drivers.api import Cleanable, DriverContext
 from .errors import CnmError
 from .firewall.api import FirewallUnavailable
-from .netlink import Netlink, remove_netns
+from .netlink import remove_netns
+from .networks import network_config
 from .store import Store
 
 log = logging.getLogger("cnmd")
@@ -25,37 +28,28 @@ def cleanup(data_root: str, exec_root: str, default_bridge_name: str) -> list[st
     """Answers what failed (the rest is done anyway)."""
     failures: list[str] = []
     _firewall(failures)
-    netlink = Netlink()
+    store = Store(data_root)
     try:
-        store = Store(data_root)
-        try:
-            networks = {n.id: n for n in store.load("network")}
-            endpoints = list(store.load("endpoint"))
-        finally:
-            store.close()
-        for endpoint in endpoints:
-            network = networks.get(endpoint.network_id)
-            if network is not None and network.driver == "bridge":
-                _attempt(failures, netlink.remove_link, veth_names(endpoint.id)[0])
-        for network in networks.values():
-            if network.driver != "bridge":
-                continue
-            try:
-                bridge = parse_options(network.id, network.options, default_mtu=1500,
-                                       default_bridge_name=default_bridge_name if network.predefined else None)
-            except CnmError as err:
-                failures.append(err.message)
-                continue
-            link = netlink.find_link(bridge.bridge_name)
-            if link is not None and link.kind == "bridge":
-                _attempt(failures, netlink.remove_link, bridge.bridge_name)
-                log.info("bridge removed", extra={"bridge": bridge.bridge_name})
+        networks = {n.id: n for n in store.load("network")}
+        endpoints = defaultdict(list)
+        for endpoint in store.load("endpoint"):
+            endpoints[endpoint.network_id].append(endpoint.id)
     finally:
-        netlink.close()
+        store.close()
+    # Firewall rules are gone already: the drivers get the null backend.
+    drivers = plugins.load(plugins.DRIVER_GROUP, DriverContext(
+        data_root=data_root, exec_root=exec_root, default_bridge_name=default_bridge_name))
+    for network in networks.values():
+        driver = drivers.get(plugins.DRIVER_ALIASES.get(network.driver, network.driver))
+        if isinstance(driver, Cleanable):
+            failures += driver.remove_leftovers(network_config(network), endpoints[network.id])
     netns_dir = os.path.join(exec_root, "netns")
     for name in sorted(os.listdir(netns_dir)) if os.path.isdir(netns_dir) else ():
-        _attempt(failures, remove_netns, os.path.join(netns_dir, name))
-        log.info("namespace removed", extra={"netns": name})
+        try:
+            remove_netns(os.path.join(netns_dir, name))
+            log.info("namespace removed", extra={"netns": name})
+        except Exception as err:  # cleanup goes on and reports every failure
+            failures.append(f"{name}: {err}")
     return failures
 
 
@@ -69,10 +63,3 @@ def _firewall(failures: list[str]) -> None:
         pass  # no nftables here: nothing of ours can be in it
     except CnmError as err:
         failures.append(err.message)
-
-
-def _attempt(failures: list[str], fn, *args) -> None:
-    try:
-        fn(*args)
-    except Exception as err:  # cleanup goes on and reports every failure
-        failures.append(f"{getattr(fn, '__name__', fn)}{args}: {err}")

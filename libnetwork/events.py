@@ -90,6 +90,8 @@ class EndpointJoined:
     endpoint: EndpointRef
     source: str = LOCAL
     time: float = field(default_factory=time.time)
+    # Replayed at start from the records, not a new connect (no user-visible event).
+    restored: bool = False
     action: ClassVar[str] = "connect"
 
 
@@ -99,6 +101,8 @@ class EndpointLeft:
     endpoint: EndpointRef
     source: str = LOCAL
     time: float = field(default_factory=time.time)
+    # The sandbox goes too: nothing of it needs refreshing (names, files, ports).
+    sandbox_leaving: bool = False
     action: ClassVar[str] = "disconnect"
 
 

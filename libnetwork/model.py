@@ -43,13 +43,18 @@ class NetworkRecord:
     options: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     ipam_driver: str = "default"
-    ipam_options: dict[str, str] = field(default_factory=dict)
+    ipam_options: dict[str, str] | None = None       # None: the request had none
     ipv4_pools: list[PoolRecord] = field(default_factory=list)
     ipv6_pools: list[PoolRecord] = field(default_factory=list)
     predefined: bool = False
     # True once every kernel step of create succeeded; a record left False by
     # a crash is rolled back at the next start.
     ready: bool = False
+
+    @property
+    def is_default_bridge(self) -> bool:
+        """Docker's default network (docker0): dockerd's --bip, --icc, legacy links and /etc/hosts."""
+        return self.predefined and self.name == "bridge"
 
 
 @dataclass
@@ -85,7 +90,8 @@ class SandboxRecord:
     hostname: str
     created: str
     netns_path: str
-    # "default" (own namespace), "host", "none", or "container:<sid>".
+    # "default" (own namespace), "host" (the daemon's), or "container" (the
+    # namespace of sandbox ``shares``).
     mode: str = "default"
     # The daemon created the namespace (and deletes it); False when adopted
     # with --netns or shared from another sandbox or the host.
@@ -102,6 +108,17 @@ class SandboxRecord:
     links: list[str] = field(default_factory=list)     # HostConfig.Links, "name[:alias]"
     next_seq: int = 0
     ready: bool = False
+    shares: str | None = None
+
+    def __post_init__(self) -> None:
+        # Records written before ``shares`` existed said "container:<sid>".
+        if self.mode.startswith("container:"):
+            self.mode, self.shares = "container", self.mode.split(":", 1)[1]
+
+    @property
+    def network_mode(self) -> str:
+        """Docker's HostConfig.NetworkMode."""
+        return f"container:{self.shares}" if self.shares is not None else self.mode
 
 
 RECORD_TYPES = {"network": NetworkRecord, "endpoint": EndpointRecord, "sandbox": SandboxRecord}

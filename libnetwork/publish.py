@@ -14,7 +14,7 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
-from . import portspec
+from . import events, portspec
 from .drivers.api import ExternalConnectivity, PortBinding
 from .errors import CnmError
 from .model import EndpointRecord, SandboxRecord
@@ -50,11 +50,11 @@ async def program(ctl: Controller, sandbox: SandboxRecord, undo: contextlib.Asyn
     if gateway is None or not wanted:
         return
     network = ctl.networks[gateway.network_id]
-    driver = ctl.driver(network.driver)
+    driver = ctl.registry.driver(network.driver)
     if not isinstance(driver, ExternalConnectivity):
         return
     try:
-        result = await ctl.kernel(driver.program_external_connectivity, network.id, gateway.id,
+        result = await ctl.run(driver.program_external_connectivity, network.id, gateway.id,
                                   bound(gateway) or wanted)
     except CnmError as err:
         raise type(err)(f"driver failed programming external connectivity on endpoint {gateway.name} "
@@ -65,6 +65,23 @@ async def program(ctl: Controller, sandbox: SandboxRecord, undo: contextlib.Asyn
     if published != gateway.published:
         gateway.published = published
         ctl.store.put("endpoint", gateway)
+
+
+async def on_endpoint(ctl: Controller, event: events.Event) -> None:
+    """Ports follow the gateway endpoint: a disconnect moves them, a restart binds them again.
+
+    A connect programs its own (its failure must fail the connect), so a
+    new endpoint needs nothing here.
+    """
+    if not isinstance(event, (events.EndpointJoined, events.EndpointLeft)) or event.source != events.LOCAL:
+        return
+    if isinstance(event, events.EndpointJoined) and not event.restored:
+        return
+    if isinstance(event, events.EndpointLeft) and event.sandbox_leaving:
+        return
+    sandbox = ctl.sandboxes.get(event.endpoint.sandbox_id)
+    if sandbox is not None and sandbox.mode == "default":
+        await sync(ctl, sandbox)
 
 
 async def sync(ctl: Controller, sandbox: SandboxRecord) -> None:
@@ -82,9 +99,9 @@ async def revoke(ctl: Controller, endpoint: EndpointRecord) -> list[str]:
     network = ctl.networks.get(endpoint.network_id)
     failures = []
     if network is not None:
-        driver = ctl.driver(network.driver)
+        driver = ctl.registry.driver(network.driver)
         if isinstance(driver, ExternalConnectivity):
-            failures = await ctl._attempt(driver.revoke_external_connectivity, network.id, endpoint.id)
+            failures = await ctl.attempt(driver.revoke_external_connectivity, network.id, endpoint.id)
     if not failures:
         endpoint.published = []
         if endpoint.id in ctl.endpoints:

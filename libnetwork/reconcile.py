@@ -13,12 +13,14 @@ import contextlib
 import ipaddress
 import logging
 import os
+import shutil
 from typing import TYPE_CHECKING
 
+from . import endpoints, events, networks, sandboxes
 from .drivers.api import Restorable
 from .errors import CnmError
 from .ipam.api import GATEWAY_ADDRESS_TYPE, REQUEST_ADDRESS_TYPE, AddressRequest, PoolRequest
-from .model import NetworkRecord
+from .model import NetworkRecord, SandboxRecord
 
 if TYPE_CHECKING:
     from .controller import Controller
@@ -49,15 +51,27 @@ async def restore(ctl: Controller) -> None:
     await _roll_back_unfinished(ctl)
     await _remove_orphan_namespaces(ctl)
     for sandbox in list(ctl.sandboxes.values()):
-        await ctl._after_topology_change(sandbox)
+        await _refresh_sandbox(ctl, sandbox)
+
+
+async def _refresh_sandbox(ctl: Controller, sandbox: SandboxRecord) -> None:
+    """Routes, then what follows from each endpoint (names, files, ports) as from a connect."""
+    await endpoints.set_default_routes(ctl, sandbox)
+    ready = [e for e in ctl.sandbox_endpoints(sandbox.id) if e.ready and e.network_id in ctl.networks]
+    for endpoint in ready:
+        await ctl.events.publish(events.EndpointJoined(
+            networks.network_ref(ctl.networks[endpoint.network_id]), endpoints.endpoint_ref(endpoint, sandbox),
+            restored=True))
+    if not ready:
+        ctl.files.write(sandbox)
 
 
 async def drivers_restored(ctl: Controller) -> None:
     """Every record is replayed: drivers drop kernel state that none asked for."""
-    for name, driver in ctl.drivers.items():
+    for name, driver in ctl.registry.drivers.items():
         if isinstance(driver, Restorable):
             try:
-                await ctl.kernel(driver.restore_done)
+                await ctl.run(driver.restore_done)
             except Exception as err:
                 log.error("driver reconciliation failed", extra={"driver": name, "error": str(err)})
 
@@ -73,12 +87,12 @@ def _replayed(loaded: dict, name: str):
 
 
 async def _restore_network(ctl: Controller, network: NetworkRecord) -> None:
-    driver = _replayed(ctl.drivers, network.driver)
+    driver = _replayed(ctl.registry.drivers, network.driver)
     if driver is None:
         log.debug("network not replayed: its driver keeps its own state", extra={"network": network.name})
         return
     try:
-        await ctl.kernel(driver.create_network, ctl.network_config(network))
+        await ctl.run(driver.create_network, networks.network_config(network))
         log.debug("network restored", extra={"network": network.name})
     except Exception as err:
         log.error("network restore failed", extra={"network": network.name, "error": str(err)})
@@ -90,7 +104,7 @@ async def _replay_pools(ctl: Controller, networks: list[NetworkRecord]) -> None:
     for network in networks:
         if not (network.ipv4_pools or network.ipv6_pools):
             continue
-        ipam = _replayed(ctl.ipams, network.ipam_driver or "default")
+        ipam = _replayed(ctl.registry.ipams, network.ipam_driver or "default")
         if ipam is None:
             continue
         for v6, pools in ((False, network.ipv4_pools), (True, network.ipv6_pools)):
@@ -98,10 +112,10 @@ async def _replay_pools(ctl: Controller, networks: list[NetworkRecord]) -> None:
     replays.sort(key=lambda item: item[0])
     for _, network, ipam, v6, pool in replays:
         try:
-            await ctl.kernel(ipam.request_pool, PoolRequest(
+            await ctl.run(ipam.request_pool, PoolRequest(
                 address_space=pool.address_space, pool=ipaddress.ip_network(pool.subnet),
                 sub_pool=ipaddress.ip_network(pool.ip_range) if pool.ip_range else None,
-                options=network.ipam_options, v6=v6))
+                options=network.ipam_options or {}, v6=v6))
         except CnmError as err:
             log.error("pool restore failed", extra={"network": network.name, "pool": pool.subnet, "error": err.message})
     for _, network, ipam, v6, pool in replays:
@@ -110,15 +124,15 @@ async def _replay_pools(ctl: Controller, networks: list[NetworkRecord]) -> None:
             addresses.append((str(ipaddress.ip_interface(pool.gateway).ip), {REQUEST_ADDRESS_TYPE: GATEWAY_ADDRESS_TYPE}))
         for address, options in addresses:
             try:
-                await ctl.kernel(ipam.request_address, AddressRequest(pool.pool_id, ipaddress.ip_address(address), options))
+                await ctl.run(ipam.request_address, AddressRequest(pool.pool_id, ipaddress.ip_address(address), options))
             except CnmError as err:
                 log.error("address restore failed", extra={"network": network.name, "address": address, "error": err.message})
 
 
 async def _restore_sandbox_namespace(ctl: Controller, sandbox) -> None:
     if sandbox.owns_netns:
-        await ctl.kernel(ctl.sandbox_kernel.ensure_namespace, sandbox.netns_path)
-    elif sandbox.netns_identity and ctl._identity_of(sandbox.netns_path) != sandbox.netns_identity:
+        await ctl.run(ctl.sandbox_kernel.ensure_namespace, sandbox.netns_path)
+    elif sandbox.netns_identity and sandboxes.identity_of(sandbox.netns_path) != sandbox.netns_identity:
         # The runtime's namespace went away while we were down.
         sandbox.ready = False
 
@@ -130,16 +144,16 @@ async def _restore_endpoint(ctl: Controller, endpoint) -> None:
         endpoint.ready = False
         return
     try:
-        ipam = _replayed(ctl.ipams, network.ipam_driver or "default")
+        ipam = _replayed(ctl.registry.ipams, network.ipam_driver or "default")
         if ipam is not None and (network.ipv4_pools or network.ipv6_pools):
             for pool_id, address in ((endpoint.ipv4_pool_id, endpoint.ipv4), (endpoint.ipv6_pool_id, endpoint.ipv6)):
                 if pool_id and address:
-                    await ctl.kernel(ipam.request_address,
+                    await ctl.run(ipam.request_address,
                                      AddressRequest(pool_id, ipaddress.ip_interface(address).ip))
-        if _replayed(ctl.drivers, network.driver) is None:
+        if _replayed(ctl.registry.drivers, network.driver) is None:
             return
         async with contextlib.AsyncExitStack() as undo:
-            await ctl._plumb_endpoint(network, sandbox, endpoint, endpoint.mac, undo)
+            await endpoints.plumb(ctl, network, sandbox, endpoint, endpoint.mac, undo)
             undo.pop_all()
         log.debug("endpoint restored", extra={"network": network.name, "sandbox": sandbox.name})
     except Exception as err:
@@ -151,15 +165,15 @@ async def _roll_back_unfinished(ctl: Controller) -> None:
     for endpoint in [e for e in ctl.endpoints.values() if not e.ready]:
         log.info("rolling back unfinished connect", extra={"endpoint": endpoint.id[:12], "sandbox": endpoint.name})
         with contextlib.suppress(CnmError):
-            await ctl._remove_endpoint(endpoint)
+            await endpoints.remove(ctl, endpoint)
     for sandbox in [s for s in ctl.sandboxes.values() if not s.ready]:
         log.info("rolling back unfinished sandbox", extra={"sandbox": sandbox.name})
         with contextlib.suppress(CnmError):
-            await ctl._delete_sandbox(sandbox)
+            await sandboxes.delete(ctl, sandbox)
     for network in [n for n in ctl.networks.values() if not n.ready]:
         log.info("rolling back unfinished network", extra={"network": network.name})
         with contextlib.suppress(CnmError):
-            await ctl._delete_network(network)
+            await networks.delete(ctl, network)
 
 
 async def _remove_orphan_namespaces(ctl: Controller) -> None:
@@ -167,11 +181,9 @@ async def _remove_orphan_namespaces(ctl: Controller) -> None:
     for path in ctl.sandbox_kernel.owned_paths():
         if path not in owned:
             log.info("removing orphan namespace", extra={"netns": path})
-            await ctl.kernel(ctl.sandbox_kernel.remove_namespace, path)
+            await ctl.run(ctl.sandbox_kernel.remove_namespace, path)
     known = set(ctl.sandboxes)
     with contextlib.suppress(FileNotFoundError):
-        for name in os.listdir(ctl.files_root):
+        for name in os.listdir(ctl.files.root):
             if name not in known:
-                import shutil
-
-                shutil.rmtree(os.path.join(ctl.files_root, name), ignore_errors=True)
+                shutil.rmtree(os.path.join(ctl.files.root, name), ignore_errors=True)

@@ -24,7 +24,7 @@ class NetworkCreate:
     options: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     ipam_driver: str = "default"
-    ipam_options: Mapping[str, str] = field(default_factory=dict)
+    ipam_options: Mapping[str, str] | None = None
     subnets: tuple[SubnetRequest, ...] = ()
     enable_ipv6: bool = False
     internal: bool = False
@@ -50,6 +50,16 @@ class EndpointRequest:
 class NetworkAttachment:
     network: str                          # name, ID, prefix, or "container:<sandbox>"
     endpoint: EndpointRequest = field(default_factory=EndpointRequest)
+
+
+CONTAINER_MODE_PREFIX = "container:"
+
+
+def shared_sandbox(network: str) -> str | None:
+    """Docker's ``--network container:<name|id>``: the sandbox named, else None."""
+    if network.startswith(CONTAINER_MODE_PREFIX):
+        return network[len(CONTAINER_MODE_PREFIX):]
+    return None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING, Iterable
 
-from . import etcfiles
+from . import etcfiles, events
 from .dns.api import EndpointNames, Link, Membership, SandboxNames
 from .dns.resolvconf import embedded_resolv_conf, upstreams
 from .dns.server import Resolver
@@ -46,6 +46,43 @@ class SandboxResolvers:
     def __init__(self, ctl: Controller):
         self._ctl = ctl
         self.resolver = Resolver()
+        # Endpoints of sandboxes on other hosts, by (source, sandbox): their
+        # names on each network, in their connection order.
+        self._remote: dict[tuple[str, str], dict[str, tuple[int, Membership]]] = {}
+
+    async def on_endpoint(self, event: events.Event) -> None:
+        """An endpoint joined or left a network, here or on another host."""
+        if not isinstance(event, (events.EndpointJoined, events.EndpointLeft)):
+            return
+        if event.source != events.LOCAL:
+            self._remote_endpoint(event)
+            return
+        if isinstance(event, events.EndpointLeft) and event.sandbox_leaving:
+            return
+        sandbox = self._ctl.sandboxes.get(event.endpoint.sandbox_id)
+        if sandbox is not None:
+            await self.sync(sandbox)
+
+    def _remote_endpoint(self, event: events.EndpointJoined | events.EndpointLeft) -> None:
+        """A sandbox elsewhere is a member of its networks' zones like a local one, with no resolver here."""
+        if event.network.predefined:
+            return
+        key = (event.source, event.endpoint.sandbox_id)
+        member = f"{event.source}/{event.endpoint.sandbox_id}"
+        entries = self._remote.setdefault(key, {})
+        ref = event.endpoint
+        if isinstance(event, events.EndpointJoined):
+            entries[ref.id] = (ref.order, Membership(event.network.id, event.network.name, EndpointNames(
+                names=ref.dns_names or (ref.name,),
+                ipv4=ref.ipv4.ip if ref.ipv4 else None, ipv6=ref.ipv6.ip if ref.ipv6 else None)))
+        else:
+            entries.pop(ref.id, None)
+        if not entries:
+            del self._remote[key]
+            self.resolver.forget(member)
+            return
+        ordered = tuple(m for _, m in sorted(entries.values(), key=lambda entry: entry[0]))
+        self.resolver.update(SandboxNames(sid=member, memberships=ordered))
 
     async def start(self) -> None:
         await self.resolver.start()
@@ -55,8 +92,8 @@ class SandboxResolvers:
 
     def _owner(self, sandbox: SandboxRecord) -> SandboxRecord | None:
         """The sandbox whose namespace (and so resolver) ``sandbox`` uses."""
-        if sandbox.mode.startswith("container:"):
-            return self._ctl.sandboxes.get(sandbox.mode.split(":", 1)[1])
+        if sandbox.shares is not None:
+            return self._ctl.sandboxes.get(sandbox.shares)
         return sandbox
 
     def wants_resolver(self, sandbox: SandboxRecord) -> bool:
@@ -71,7 +108,7 @@ class SandboxResolvers:
         wanted, attached = self.wants_resolver(sandbox), self.resolver.attached(sandbox.id)
         if wanted and not attached:
             path = self._ctl.netns_path(sandbox)
-            sockets = await self._ctl.kernel(open_resolver_sockets, path)
+            sockets = await self._ctl.run(open_resolver_sockets, path)
             await self.resolver.attach(sandbox.id, path, sockets)
         elif attached and not wanted:
             await self.resolver.detach(sandbox.id)
@@ -133,7 +170,7 @@ class SandboxResolvers:
                 continue
             for endpoint in ctl.sandbox_endpoints(target.id):
                 network = ctl.networks.get(endpoint.network_id)
-                if network is not None and network.predefined and network.driver == "bridge" and endpoint.ipv4:
+                if network is not None and network.is_default_bridge and endpoint.ipv4:
                     names = [alias, target.hostname] + ([target.name] if alias != target.name else [])
                     entries.append((str(ipaddress.ip_interface(endpoint.ipv4).ip), list(dict.fromkeys(names))))
         return entries

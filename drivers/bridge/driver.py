@@ -8,6 +8,7 @@ mapper and forwarded by the firewall.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from libnetwork.drivers.api import (
     Capabilities, DriverContext, EndpointConfig, EndpointInfo, JoinInfo, NetworkConfig, PortBinding, SandboxInfo,
@@ -110,6 +111,25 @@ class BridgeDriver:
             step(self.host, net)
         del self.networks[nid]
         self._bridge_index.pop(nid, None)
+
+    def remove_leftovers(self, network: NetworkConfig, endpoint_ids: Sequence[str]) -> list[str]:
+        """``cnmd --cleanup``: the host side of the endpoints' veth pairs, then the bridge."""
+        failures = []
+        for eid in endpoint_ids:
+            try:
+                self.netlink.remove_link(veth_names(eid)[0])
+            except Exception as err:  # cleanup goes on and reports every failure
+                failures.append(f"{veth_names(eid)[0]}: {err}")
+        try:
+            bridge = parse_options(network.nid, network.options, default_mtu=self.context.mtu,
+                                   default_bridge_name=self.context.default_bridge_name if network.default_bridge else None)
+            link = self.netlink.find_link(bridge.bridge_name)
+            if link is not None and link.kind == "bridge":
+                self.netlink.remove_link(bridge.bridge_name)
+                log.info("bridge removed", extra={"bridge": bridge.bridge_name})
+        except Exception as err:  # as above
+            failures.append(f"{network.name}: {err}")
+        return failures
 
     def _network(self, nid: str) -> BridgeNetwork:
         try:

@@ -141,7 +141,8 @@ def capabilities(reply: Mapping[str, Any]) -> Capabilities:
         raise BadReply(f"invalid capability: expecting 'local' or 'global', got {connectivity}")
     # A Docker plugin keeps its own state across restarts and is not told
     # about the same network twice.
-    return Capabilities(scope=scope, connectivity_scope=connectivity, restore_by_replay=False)
+    return Capabilities(scope=scope, connectivity_scope=connectivity, restore_by_replay=False,
+                        own_worker=True)
 
 
 def mac_address(text: str) -> str:

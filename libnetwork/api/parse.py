@@ -63,7 +63,8 @@ def network_create(body: Mapping[str, Any]) -> NetworkCreate:
         options=_strings(body.get("Options"), "Options"),
         labels=_strings(body.get("Labels"), "Labels"),
         ipam_driver=spec.driver,
-        ipam_options=dict(spec.options),
+        # Echoed as given: null when the request had none, as dockerd does.
+        ipam_options=dict(spec.options) if ipam.get("Options") is not None else None,
         # Docker keeps, but never allocates from, IPv6 subnets of a network without IPv6.
         subnets=tuple(SubnetRequest(
             subnet=s.subnet, ip_range=s.ip_range, gateway=s.gateway,

@@ -36,7 +36,7 @@ def network(ctl: Controller, record: NetworkRecord, detailed: bool = True) -> di
                 "IPv6Address": endpoint.ipv6 or "",
             }
     options = dict(record.options)
-    if record.predefined and record.driver == "bridge":
+    if record.is_default_bridge:
         options = {
             "com.docker.network.bridge.default_bridge": "true",
             "com.docker.network.bridge.enable_icc": str(ctl.settings.icc).lower(),
@@ -55,7 +55,7 @@ def network(ctl: Controller, record: NetworkRecord, detailed: bool = True) -> di
         "EnableIPv6": record.enable_ipv6,
         "IPAM": {
             "Driver": record.ipam_driver,
-            "Options": dict(record.ipam_options),
+            "Options": dict(record.ipam_options) if record.ipam_options is not None else None,
             "Config": [_ipam_config(p) for p in record.ipv4_pools + record.ipv6_pools],
         },
         "Internal": record.internal,
@@ -105,7 +105,7 @@ def _networks_of(ctl: Controller, record: SandboxRecord) -> dict[str, Any]:
 
 def network_mode(ctl: Controller, record: SandboxRecord) -> str:
     if record.mode != "default":
-        return record.mode
+        return record.network_mode
     endpoints = ctl.sandbox_endpoints(record.id)
     if endpoints and endpoints[0].network_id in ctl.networks:
         name = ctl.networks[endpoints[0].network_id].name
