@@ -9,7 +9,9 @@ kind
 * ``slow``: answer ``{}`` after ``seconds`` (the call never reaches upstream);
 * ``error``: answer 200 ``{"Err": message}``;
 * ``garbage``: answer 200 with a body that is not JSON;
-* ``crash``: exit at once, the request unanswered (dies mid-call).
+* ``crash``: exit at once, the request unanswered (dies mid-call);
+* ``hold``: answer nothing until the file ``release`` exists, then answer
+  200 ``{"Err": "released"}`` (a hang the test ends when it wants).
 
 ``"forward": true`` passes the call upstream first, so the fault comes after
 the real plugin acted.  Calls without a fault are passed upstream unchanged.
@@ -81,11 +83,17 @@ def main() -> None:
             if fault.get("forward"):
                 forward(self.path, raw)
             kind = fault["kind"]
+            # Tests wait on this line to know a faulty call is under way.
+            print(f"fault {kind} {self.path.lstrip('/')}", flush=True)
             if kind == "crash":
                 os._exit(3)
             if kind == "slow":
                 time.sleep(fault.get("seconds", 30))
                 self.answer(200, b"{}")
+            elif kind == "hold":
+                while not os.path.exists(fault["release"]):
+                    time.sleep(0.05)
+                self.answer(200, json.dumps({"Err": "released"}).encode())
             elif kind == "error":
                 self.answer(200, json.dumps({"Err": fault["message"]}).encode())
             elif kind == "garbage":
