@@ -13,11 +13,11 @@ only the standard library, and each module only when its command runs:
 - ports.py     -p/--publish and --expose parsing (pure)
 - validators.py  checks run while flags are parsed
 - errors.py    exceptions that carry an exit status
-- formatting.py  the Go text/template subset behind --format
-- govalues.py  Go's printing of values (fmt %v, encoding/json)
 - gotypes.py   docker's typed view of inspect output for templates
 - tables.py    table alignment (Go tabwriter), natural sort, list formats
 - views.py     what ls/inspect/port print (pure)
 - network.py, sandbox.py, system.py  the commands
 - nsexec.py    entering a sandbox's namespaces for ``cnm exec`` (ctypes)
+
+``--format`` templates run on libnetwork.gotemplate, a package of its own.
 """

@@ -8,7 +8,7 @@ accept Go field names (``.ID``), and give zero values for absent fields.
 This module turns the JSON into those typed values.
 """
 
-from .govalues import GoStruct, GoTime, TypedMap
+from ..gotemplate import GoStruct, GoTime, TypedMap
 
 # (go_name, json_key, type, omitempty). Types: "string", "bool", "int",
 # "time", a struct name, ("slice", T) or ("map", T).

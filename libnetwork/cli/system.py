@@ -57,7 +57,7 @@ def _version_text(client, server):
 
 
 def run_version(ctx, opts, args, changed):
-    from .formatting import TemplateError, parse
+    from ..gotemplate import TemplateError, parse
 
     client = _client_info()
     server = None

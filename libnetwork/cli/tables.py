@@ -10,7 +10,7 @@ on these details, so they are reproduced here rather than approximated.
 
 import functools
 
-from .formatting import HEADER_FUNCS, TemplateError, parse
+from ..gotemplate import HEADER_FUNCS, TemplateError, parse
 
 TABLE_KEY = "table"
 RAW_KEY = "raw"

@@ -8,9 +8,8 @@ template run on the typed value first and on the raw map as a fallback).
 
 import json
 
+from ..gotemplate import TemplateError, go_time_string, parse
 from . import gotypes
-from .formatting import TemplateError, parse
-from .govalues import go_time_string
 from .tables import list_format, natural_key, render, truncate_id
 
 # ------------------------------------------------------------------ networks
