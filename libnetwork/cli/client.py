@@ -9,7 +9,6 @@ docker CLI does: ``Error response from daemon: <message>``.
 
 import json
 import os
-import socket
 
 DEFAULT_HOST = "unix:///run/cnm/cnm.sock"
 HOST_ENV = "CNM_HOST"
@@ -67,30 +66,6 @@ def encode_query(params):
     return "&".join(parts)
 
 
-def _connection_class():
-    import http.client
-
-    class UnixHTTPConnection(http.client.HTTPConnection):
-        """http.client over an AF_UNIX stream socket."""
-
-        def __init__(self, path, timeout=None):
-            super().__init__("localhost", timeout=timeout)
-            self.socket_path = path
-
-        def connect(self):
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                if self.timeout is not None:
-                    sock.settimeout(self.timeout)
-                sock.connect(self.socket_path)
-            except BaseException:
-                sock.close()
-                raise
-            self.sock = sock
-
-    return http.client, UnixHTTPConnection
-
-
 class Response:
     """Status, headers and body of one answer."""
 
@@ -126,11 +101,15 @@ class Client:
 
     def _connect(self):
         if self._conn is None:
-            http_client, unix_conn = _connection_class()
+            # http.client is imported here, by the first request: --help and usage errors never pay for it.
+            import http.client
+
+            from ..unixhttp import UnixHTTPConnection
+
             if self.scheme == "unix":
-                self._conn = unix_conn(self.address, timeout=self.timeout)
+                self._conn = UnixHTTPConnection(self.address, timeout=self.timeout)
             else:
-                self._conn = http_client.HTTPConnection(*self.address, timeout=self.timeout)
+                self._conn = http.client.HTTPConnection(*self.address, timeout=self.timeout)
         return self._conn
 
     def close(self):
