@@ -21,18 +21,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import http.client
 import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+
+from libnetwork.unixhttp import UnixHTTPConnection
 
 CNI_DIR = "/usr/lib/cni"
 NETAVARK = "/usr/lib/podman/netavark"
@@ -68,16 +68,6 @@ def timed(fn, *args) -> float:
 
 # -- subjects (each runs inside its own throwaway host namespace) ------------------
 
-class UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path: str):
-        super().__init__("localhost", timeout=120)
-        self._path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self._path)
-
-
 def subject_api(count: int, root: str, network: str = "bench") -> dict:
     """cnmd over its unix socket, one kept-alive HTTP connection, as a client library does.
 
@@ -94,7 +84,7 @@ def subject_api(count: int, root: str, network: str = "bench") -> dict:
             if time.monotonic() > deadline or daemon.poll() is not None:
                 raise SystemExit("cnmd did not start")
             time.sleep(0.05)
-        conn = UnixHTTP(sock)
+        conn = UnixHTTPConnection(sock, timeout=120)
 
         def call(method: str, path: str, body=None) -> dict | None:
             data = json.dumps(body).encode() if body is not None else None
@@ -129,9 +119,10 @@ def subject_api(count: int, root: str, network: str = "bench") -> dict:
 
 def subject_python(count: int, root: str) -> dict:
     """libnetwork.Controller in this process: no HTTP, no daemon."""
+    import ipaddress
+
     from libnetwork import Controller, Settings
     from libnetwork.requests import EndpointRequest, NetworkAttachment, NetworkCreate, SandboxCreate, SubnetRequest
-    import ipaddress
 
     async def run() -> dict:
         ctl = Controller(Settings(data_root=os.path.join(root, "data"), exec_root=os.path.join(root, "exec")))

@@ -7,11 +7,23 @@ also meant to serve the real docker CLI and must see the same shapes from
 both.  Client-side validation errors keep docker's wording.
 """
 
+from __future__ import annotations
+
 import json
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from .errors import ClientError
 
-def kv_map(values):
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ipaddress
+    from typing import Any
+
+    from .flags import Opts
+
+
+
+def kv_map(values: Iterable[str]) -> dict[str, str]:
     """opts.MapOpts / ConvertKVStringsToMap: split at the first ``=``; last wins."""
     out = {}
     for item in values:
@@ -20,10 +32,10 @@ def kv_map(values):
     return out
 
 
-def filters_json(values):
+def filters_json(values: Iterable[str]) -> str | None:
     """filters.Args JSON as the docker CLI sends it: ``{"k":{"v":true}}``,
     keys sorted (Go map encoding); None when no filter was given."""
-    args = {}
+    args: dict[str, dict[str, bool]] = {}
     for item in values:
         if item == "":
             continue
@@ -36,7 +48,8 @@ def filters_json(values):
 
 # ----------------------------------------------------------- network create
 
-def _parse_cidr(text):
+def _parse_cidr(text: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address,
+                                     ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """net.ParseCIDR: returns (ip, network) or raises ValueError(go message)."""
     import ipaddress
 
@@ -45,13 +58,13 @@ def _parse_cidr(text):
         raise ValueError("invalid CIDR address: " + text)
     try:
         ip = ipaddress.ip_address(addr)
-        net = ipaddress.ip_network("%s/%s" % (addr, bits), strict=False)
+        net = ipaddress.ip_network(f"{addr}/{bits}", strict=False)
     except ValueError:
         raise ValueError("invalid CIDR address: " + text) from None
     return ip, net
 
 
-def _parse_ip(text):
+def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     import ipaddress
 
     try:
@@ -60,12 +73,13 @@ def _parse_ip(text):
         return None
 
 
-def _subnet_matches(subnet, data):
+def _subnet_matches(subnet: str, data: str) -> bool:
     """create.go subnetMatches: is ``data`` (an IP or CIDR) inside ``subnet``?"""
     try:
         _, net = _parse_cidr(subnet)
     except ValueError as err:
-        raise ClientError("invalid subnet: %s" % err) from None
+        raise ClientError(f"invalid subnet: {err}") from None
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None
     if "/" in data:
         try:
             ip, _ = _parse_cidr(data)
@@ -78,13 +92,14 @@ def _subnet_matches(subnet, data):
     return ip in net
 
 
-def ipam_config(subnets, ip_ranges, gateways, aux_addresses):
+def ipam_config(subnets: Sequence[str], ip_ranges: Sequence[str], gateways: Sequence[str],
+                aux_addresses: Iterable[str]) -> list[dict[str, Any]]:
     """createIPAMConfig: group ranges, gateways and aux addresses by the
     subnet that contains them (not by position), one Config entry per subnet,
     in the order the subnets were given."""
     if len(subnets) < len(ip_ranges) or len(subnets) < len(gateways):
         raise ClientError("every ip-range or gateway must have a corresponding subnet")
-    data = {}
+    data: dict[str, dict[str, Any]] = {}
     for s in subnets:
         for k in data:
             if _subnet_matches(s, k) or _subnet_matches(k, s):
@@ -101,12 +116,12 @@ def ipam_config(subnets, ip_ranges, gateways, aux_addresses):
             if not _subnet_matches(s, r):
                 continue
             if data[s]["IPRange"]:
-                raise ClientError("cannot configure multiple ranges (%s, %s) on the same subnet (%s)"
-                                  % (r, data[s]["IPRange"], s))
+                raise ClientError(f"cannot configure multiple ranges ({r}, {data[s]['IPRange']}) "
+                                  f"on the same subnet ({s})")
             data[s]["IPRange"] = r
             match = True
         if not match:
-            raise ClientError("no matching subnet for range %s" % r)
+            raise ClientError(f"no matching subnet for range {r}")
 
     for g in gateways:
         match = False
@@ -114,12 +129,12 @@ def ipam_config(subnets, ip_ranges, gateways, aux_addresses):
             if not _subnet_matches(s, g):
                 continue
             if data[s]["Gateway"]:
-                raise ClientError("cannot configure multiple gateways (%s, %s) for the same subnet (%s)"
-                                  % (g, data[s]["Gateway"], s))
+                raise ClientError(f"cannot configure multiple gateways ({g}, {data[s]['Gateway']}) "
+                                  f"for the same subnet ({s})")
             data[s]["Gateway"] = g
             match = True
         if not match:
-            raise ClientError("no matching subnet for gateway %s" % g)
+            raise ClientError(f"no matching subnet for gateway {g}")
 
     for key, addr in kv_map(aux_addresses).items():
         match = False
@@ -129,13 +144,13 @@ def ipam_config(subnets, ip_ranges, gateways, aux_addresses):
             data[s]["AuxiliaryAddresses"][key] = addr
             match = True
         if not match:
-            raise ClientError("no matching subnet for aux-address %s" % addr)
+            raise ClientError(f"no matching subnet for aux-address {addr}")
 
     # IPAMConfig fields are all omitempty.
     return [{k: v for k, v in cfg.items() if v} for cfg in data.values()]
 
 
-def network_create_body(name, opts, changed=()):
+def network_create_body(name: str, opts: Opts, changed: Collection[str] = ()) -> dict[str, Any]:
     """POST /networks/create body (network.CreateRequest, docker CLI v28).
 
     ``opts`` holds the parsed flags of ``network create``; ``changed`` the
@@ -166,7 +181,7 @@ def network_create_body(name, opts, changed=()):
 
 # ----------------------------------------------------------- connect
 
-def driver_opts_map(values):
+def driver_opts_map(values: Iterable[str]) -> dict[str, str]:
     """connect.go convertDriverOpt: ``k=v`` pairs, whitespace trimmed."""
     out = {}
     for item in values:
@@ -178,11 +193,13 @@ def driver_opts_map(values):
     return out
 
 
-def endpoint_settings(ip="", ip6="", link_local_ips=(), links=None, aliases=(),
-                      driver_opts=None, gw_priority=0, mac_address=""):
+def endpoint_settings(ip: str = "", ip6: str = "", link_local_ips: Iterable[str] = (),
+                      links: Iterable[str] | None = None, aliases: Iterable[str] = (),
+                      driver_opts: Mapping[str, str] | None = None, gw_priority: int = 0,
+                      mac_address: str = "") -> dict[str, Any]:
     """network.EndpointSettings as the docker CLI encodes it (no omitempty
     except inside IPAMConfig)."""
-    ipam = {}
+    ipam: dict[str, Any] = {}
     if ip:
         ipam["IPv4Address"] = ip
     if ip6:
@@ -208,7 +225,7 @@ def endpoint_settings(ip="", ip6="", link_local_ips=(), links=None, aliases=(),
     }
 
 
-def network_connect_body(container, opts):
+def network_connect_body(container: str, opts: Opts) -> dict[str, Any]:
     """POST /networks/{id}/connect body for ``network connect``."""
     return {
         "Container": container.strip(),
@@ -221,7 +238,7 @@ def network_connect_body(container, opts):
     }
 
 
-def network_disconnect_body(container, force):
+def network_disconnect_body(container: str, force: bool) -> dict[str, Any]:
     return {"Container": container, "Force": bool(force)}
 
 
@@ -230,18 +247,18 @@ def network_disconnect_body(container, force):
 _NON_USER_DEFINED = ("bridge", "host", "none", "default")
 
 
-def is_user_defined(network):
+def is_user_defined(network: str) -> bool:
     """container.NetworkMode.IsUserDefined."""
     return network not in _NON_USER_DEFINED and not network.startswith("container:")
 
 
-def _valid_mac(text):
+def _valid_mac(text: str) -> bool:
     parts = text.strip().replace("-", ":").split(":")
     return len(parts) in (6, 8, 20) and all(
         len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts)
 
 
-def sandbox_create_body(opts):
+def sandbox_create_body(opts: Opts) -> dict[str, Any]:
     """POST /sandboxes/create body from ``sandbox create`` flags.
 
     As with ``docker run``, --ip/--ip6/--alias/--mac-address configure the
@@ -260,7 +277,7 @@ def sandbox_create_body(opts):
         if not net.strip():
             raise ClientError("no name set for network")
         if net in seen:
-            raise ClientError('network "%s" is specified multiple times' % net)
+            raise ClientError(f'network "{net}" is specified multiple times')
         seen.add(net)
         first = i == 0
         net_aliases = aliases if first else []
@@ -268,7 +285,7 @@ def sandbox_create_body(opts):
             raise ClientError("network-scoped aliases are only supported for user-defined networks")
         net_mac = mac if first else ""
         if net_mac and not _valid_mac(net_mac):
-            raise ClientError("%s is not a valid mac address" % net_mac)
+            raise ClientError(f"{net_mac} is not a valid mac address")
         ipam = {}
         if first and ip:
             ipam["IPv4Address"] = ip

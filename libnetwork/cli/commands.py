@@ -5,19 +5,26 @@ parsing need no imports beyond flags.py, and so tests can parse arguments
 without a daemon.  Flag names, shorthands and defaults are docker's.
 """
 
-from .validators import (
-    validate_dns_search, validate_extra_host, validate_filter, validate_ip_address, validate_label, validate_link,
-)
+from __future__ import annotations
+
 from .flags import Command, Flag
+from .validators import (
+    validate_dns_search,
+    validate_extra_host,
+    validate_filter,
+    validate_ip_address,
+    validate_label,
+    validate_link,
+)
 
 MANAGEMENT = "Management Commands"
 
 
-def _format_flag(short=None, help_text="Format output using a custom template"):
+def _format_flag(short: str | None = None, help_text: str = "Format output using a custom template") -> Flag:
     return Flag("format", short, "string", help=help_text)
 
 
-def network_commands():
+def network_commands() -> Command:
     return Command(
         "network", "network COMMAND", "Manage networks", group=MANAGEMENT, subcommands=[
             Command("connect", "connect [OPTIONS] NETWORK SANDBOX", "Connect a sandbox to a network",
@@ -95,7 +102,7 @@ def network_commands():
         ])
 
 
-def sandbox_commands():
+def sandbox_commands() -> Command:
     return Command(
         "sandbox", "sandbox COMMAND", "Manage sandboxes", group=MANAGEMENT, subcommands=[
             Command("create", "create [OPTIONS]", "Create a sandbox (a network namespace)",
@@ -149,7 +156,7 @@ def sandbox_commands():
         ])
 
 
-def root_command():
+def root_command() -> Command:
     root = Command(
         "cnm", "cnm [OPTIONS] COMMAND", "Command-line client for cnmd, the CNM networking daemon",
         flags=[

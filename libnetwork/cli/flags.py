@@ -7,6 +7,17 @@ status 125 of a usage error.  This module parses by pflag's rules and
 renders docker-style help, from a declarative description of each command.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    # Parsed flags by dest: a bool, str or int, or a list of str for the repeatable kinds.
+    Opts = dict[str, Any]
+
 __all__ = ["Command", "Flag", "HelpRequested", "UsageError", "parse_args"]
 
 _TYPE_NAMES = {"bool": "", "string": "string", "int": "int", "list": "list",
@@ -21,27 +32,26 @@ class UsageError(Exception):
     ``kind`` picks docker's wording: "flag" (pflag errors), "args" (cobra's
     argument-count errors), "plain" (an unknown top-level command)."""
 
-    def __init__(self, message, command, kind="flag"):
+    def __init__(self, message: str, command: Command, kind: str = "flag") -> None:
         super().__init__(message)
         self.message = message
         self.command = command
         self.kind = kind
 
-    def render(self):
+    def render(self) -> str:
         cmd = self.command
         if self.kind == "plain":
-            return "%s: %s" % (cmd.root_name, self.message)
+            return f"{cmd.root_name}: {self.message}"
         if self.kind == "flag":
-            return "%s\n\nUsage:  %s\n\nRun '%s --help' for more information" % (
-                self.message, cmd.use_line, cmd.path)
-        return "%s: %s\n\nUsage:  %s\n\nRun '%s --help' for more information" % (
-            cmd.root_name, self.message, cmd.use_line, cmd.path)
+            return f"{self.message}\n\nUsage:  {cmd.use_line}\n\nRun '{cmd.path} --help' for more information"
+        return (f"{cmd.root_name}: {self.message}\n\nUsage:  {cmd.use_line}\n\n"
+                f"Run '{cmd.path} --help' for more information")
 
 
 class HelpRequested(Exception):
     """``-h``/``--help`` was given: print the command's help, exit 0."""
 
-    def __init__(self, command):
+    def __init__(self, command: Command) -> None:
         super().__init__(command.path)
         self.command = command
 
@@ -50,8 +60,9 @@ class Flag:
     """One flag. ``kind``: bool, string, int, list (repeatable), slice
     (repeatable, comma-separated), map (repeatable ``k=v``), filter."""
 
-    def __init__(self, long, short=None, kind="bool", default=None, help="",
-                 validator=None, dest=None, metavar=None, hidden=False):
+    def __init__(self, long: str, short: str | None = None, kind: str = "bool", default: Any = None, help: str = "",
+                 validator: Callable[[str], str] | None = None, dest: str | None = None,
+                 metavar: str | None = None, hidden: bool = False) -> None:
         self.long = long
         self.short = short
         self.kind = kind
@@ -62,12 +73,12 @@ class Flag:
         self.metavar = metavar
         self.hidden = hidden
 
-    def display_name(self):
+    def display_name(self) -> str:
         if self.short:
-            return "-%s, --%s" % (self.short, self.long)
+            return f"-{self.short}, --{self.long}"
         return "--" + self.long
 
-    def initial(self):
+    def initial(self) -> Any:
         if self.kind in ("list", "slice", "map", "filter"):
             return list(self.default or [])
         if self.kind == "bool":
@@ -84,8 +95,10 @@ class Command:
     the command runs.  ``nargs`` is ``(min, max)``, ``max`` None = unbounded.
     """
 
-    def __init__(self, name, use, short, flags=(), nargs=(0, 0), run=None,
-                 interspersed=True, aliases=(), subcommands=(), group="", long=""):
+    def __init__(self, name: str, use: str, short: str, flags: Iterable[Flag] = (),
+                 nargs: tuple[int, int | None] = (0, 0), run: str | None = None, interspersed: bool = True,
+                 aliases: Iterable[str] = (), subcommands: Iterable[Command] = (), group: str = "",
+                 long: str = "") -> None:
         self.name = name
         self.use = use
         self.short = short
@@ -95,8 +108,8 @@ class Command:
         self.run = run
         self.interspersed = interspersed
         self.aliases = tuple(aliases)
-        self.subcommands = []
-        self.parent = None
+        self.subcommands: list[Command] = []
+        self.parent: Command | None = None
         self.group = group
         for sub in subcommands:
             self.add(sub)
@@ -104,78 +117,77 @@ class Command:
             # A group's own flags end at its subcommand's name.
             self.interspersed = False
 
-    def add(self, sub):
+    def add(self, sub: Command) -> Command:
         sub.parent = self
         self.subcommands.append(sub)
         return sub
 
-    def find(self, name):
+    def find(self, name: str) -> Command | None:
         for sub in self.subcommands:
             if name == sub.name or name in sub.aliases:
                 return sub
         return None
 
     @property
-    def root_name(self):
+    def root_name(self) -> str:
         cmd = self
         while cmd.parent is not None:
             cmd = cmd.parent
         return cmd.name
 
     @property
-    def path(self):
+    def path(self) -> str:
         names = []
-        cmd = self
+        cmd: Command | None = self
         while cmd is not None:
             names.append(cmd.name)
             cmd = cmd.parent
         return " ".join(reversed(names))
 
     @property
-    def use_line(self):
+    def use_line(self) -> str:
         prefix = self.parent.path + " " if self.parent is not None else ""
         return prefix + self.use
 
-    def lookup_long(self, name):
+    def lookup_long(self, name: str) -> Flag | None:
         for flag in self.flags:
             if flag.long == name:
                 return flag
         return None
 
-    def lookup_short(self, ch):
+    def lookup_short(self, ch: str) -> Flag | None:
         for flag in self.flags:
             if flag.short == ch:
                 return flag
         return None
 
-    def help_text(self):
+    def help_text(self) -> str:
         """Docker-style help: usage, description, options/commands."""
         out = ["", "Usage:  " + self.use_line, ""]
         out.append(self.long or self.short)
         if self.aliases:
-            out += ["", "Aliases:", "  " + ", ".join(
-                [self.path] + [self.parent.path + " " + a for a in self.aliases])]
+            prefix = self.parent.path + " " if self.parent is not None else ""
+            out += ["", "Aliases:", "  " + ", ".join([self.path] + [prefix + a for a in self.aliases])]
         if self.subcommands:
-            groups = {}
+            groups: dict[str, list[Command]] = {}
             for sub in self.subcommands:
                 groups.setdefault(sub.group or "Commands", []).append(sub)
             width = max(len(s.name) for s in self.subcommands) + 3
             for title, subs in groups.items():
                 out += ["", title + ":"]
-                out += ["  %s%s" % (s.name.ljust(width), s.short) for s in subs]
+                out += [f"  {s.name.ljust(width)}{s.short}" for s in subs]
         visible = [f for f in self.flags if not f.hidden]
         if visible:
             out += ["", ("Global Options:" if self.parent is None else "Options:")]
             rows = []
             for flag in visible:
-                left = ("  -%s, --%s" % (flag.short, flag.long)) if flag.short else (
-                    "      --" + flag.long)
+                left = f"  -{flag.short}, --{flag.long}" if flag.short else "      --" + flag.long
                 type_name = flag.metavar or _TYPE_NAMES[flag.kind]
                 if type_name:
                     left += " " + type_name
                 text = flag.help
                 if flag.kind == "string" and flag.default:
-                    text += ' (default "%s")' % flag.default
+                    text += f' (default "{flag.default}")'
                 elif flag.kind == "bool" and flag.default:
                     text += " (default true)"
                 rows.append((left, text))
@@ -184,26 +196,25 @@ class Command:
                 # Continuation lines of a multi-line help text stay in the column.
                 out.append(left.ljust(width) + text.replace("\n", "\n" + " " * width))
         if self.subcommands:
-            out += ["", "Run '%s COMMAND --help' for more information on a command." % self.path]
+            out += ["", f"Run '{self.path} COMMAND --help' for more information on a command."]
         return "\n".join(out) + "\n"
 
 
-def _parse_bool(flag, value, command):
+def _parse_bool(flag: Flag, value: str, command: Command) -> bool:
     if value in _TRUE:
         return True
     if value in _FALSE:
         return False
-    raise UsageError('invalid argument "%s" for "%s" flag: strconv.ParseBool: parsing "%s": '
-                     "invalid syntax" % (value, flag.display_name(), value), command)
+    raise UsageError(f'invalid argument "{value}" for "{flag.display_name()}" flag: '
+                     f'strconv.ParseBool: parsing "{value}": invalid syntax', command)
 
 
-def _store(opts, flag, value, command):
+def _store(opts: Opts, flag: Flag, value: str, command: Command) -> None:
     if flag.validator is not None:
         try:
             value = flag.validator(value)
         except ValueError as err:
-            raise UsageError('invalid argument "%s" for "%s" flag: %s'
-                             % (value, flag.display_name(), err), command) from None
+            raise UsageError(f'invalid argument "{value}" for "{flag.display_name()}" flag: {err}', command) from None
     kind = flag.kind
     if kind == "bool":
         opts[flag.dest] = _parse_bool(flag, value, command)
@@ -211,8 +222,8 @@ def _store(opts, flag, value, command):
         try:
             opts[flag.dest] = int(value, 10)
         except ValueError:
-            raise UsageError('invalid argument "%s" for "%s" flag: strconv.ParseInt: parsing '
-                             '"%s": invalid syntax' % (value, flag.display_name(), value),
+            raise UsageError(f'invalid argument "{value}" for "{flag.display_name()}" flag: strconv.ParseInt: parsing '
+                             f'"{value}": invalid syntax',
                              command) from None
     elif kind == "slice":
         if value != "":
@@ -223,7 +234,7 @@ def _store(opts, flag, value, command):
         opts[flag.dest] = value
 
 
-def parse_args(command, argv, help_short=True):
+def parse_args(command: Command, argv: Sequence[str], help_short: bool = True) -> tuple[Opts, list[str], set[str]]:
     """Parse ``argv`` for ``command`` as pflag does.
 
     Returns ``(opts, args, changed)``: flag values by dest, positional
@@ -231,8 +242,8 @@ def parse_args(command, argv, help_short=True):
     UsageError or HelpRequested.
     """
     opts = {f.dest: f.initial() for f in command.flags}
-    changed = set()
-    args = []
+    changed: set[str] = set()
+    args: list[str] = []
     i = 0
     help_short = help_short and command.lookup_short("h") is None
     while i < len(argv):
@@ -271,7 +282,7 @@ def parse_args(command, argv, help_short=True):
             if flag is None:
                 if ch == "h" and help_short:
                     raise HelpRequested(command)
-                raise UsageError("unknown shorthand flag: '%s' in -%s" % (ch, shorts), command)
+                raise UsageError(f"unknown shorthand flag: '{ch}' in -{shorts}", command)
             if flag.kind == "bool":
                 if shorts[1:2] == "=":
                     value, shorts = shorts[2:], ""
@@ -286,32 +297,31 @@ def parse_args(command, argv, help_short=True):
                     value = argv[i]
                     i += 1
                 else:
-                    raise UsageError("flag needs an argument: '%s' in -%s" % (ch, shorts), command)
+                    raise UsageError(f"flag needs an argument: '{ch}' in -{shorts}", command)
                 shorts = ""
             _store(opts, flag, value, command)
             changed.add(flag.dest)
     return opts, args, changed
 
 
-def check_nargs(command, args):
+def check_nargs(command: Command, args: Sequence[str]) -> None:
     """Cobra's ExactArgs / RequiresMinArgs / RequiresMaxArgs / NoArgs messages."""
     low, high = command.nargs
     n = len(args)
     if low <= n and (high is None or n <= high):
         return
 
-    def plural(k):
+    def plural(k: int) -> str:
         return "argument" if k == 1 else "arguments"
 
     if high == 0:
-        msg = "'%s' accepts no arguments" % command.path
+        msg = f"'{command.path}' accepts no arguments"
     elif low == high:
-        msg = "'%s' requires %d %s" % (command.path, low, plural(low))
+        msg = f"'{command.path}' requires {low} {plural(low)}"
     elif high is None:
-        msg = "'%s' requires at least %d %s" % (command.path, low, plural(low))
+        msg = f"'{command.path}' requires at least {low} {plural(low)}"
     elif low == 0:
-        msg = "'%s' requires at most %d %s" % (command.path, high, plural(high))
+        msg = f"'{command.path}' requires at most {high} {plural(high)}"
     else:
-        msg = "'%s' requires at least %d and at most %d %s" % (
-            command.path, low, high, plural(high))
+        msg = f"'{command.path}' requires at least {low} and at most {high} {plural(high)}"
     raise UsageError(msg, command, kind="args")

@@ -8,11 +8,15 @@ accept Go field names (``.ID``), and give zero values for absent fields.
 This module turns the JSON into those typed values.
 """
 
-from .govalues import GoStruct, GoTime, TypedMap
+from __future__ import annotations
 
-# (go_name, json_key, type, omitempty). Types: "string", "bool", "int",
-# "time", a struct name, ("slice", T) or ("map", T).
-STRUCTS = {
+from ..gotemplate import GoStruct, GoTime, TypedMap
+
+# A Go type: "string", "bool", "int", "time", a struct name, ("slice", T) or ("map", T).
+GoType = str | tuple[str, str]
+
+# (go_name, json_key, type, omitempty) of each field, in Go's order.
+STRUCTS: dict[str, list[tuple[str, str, GoType, bool]]] = {
     "network.Inspect": [
         ("Name", "Name", "string", False),
         ("ID", "Id", "string", False),
@@ -72,7 +76,7 @@ STRUCTS = {
     ],
 }
 
-_ZERO = {"string": "", "bool": False, "int": 0, "time": "0001-01-01T00:00:00Z"}
+_ZERO: dict[str, object] = {"string": "", "bool": False, "int": 0, "time": "0001-01-01T00:00:00Z"}
 
 # An API 1.45 daemon does not report EnableIPv4 (added in 1.48), but every
 # network it has is IPv4-enabled; Go would show the zero value, false.
@@ -83,7 +87,7 @@ class DecodeError(ValueError):
     """The JSON does not fit the Go type (Go's decoder would refuse it too)."""
 
 
-def typed(value, kind):
+def typed(value: object, kind: GoType) -> object:
     """Convert decoded JSON ``value`` into the typed value of Go type ``kind``."""
     if isinstance(kind, tuple):
         container, elem = kind
@@ -91,20 +95,20 @@ def typed(value, kind):
             if value is None:
                 return []
             if not isinstance(value, list):
-                raise DecodeError("expected array for %s" % (kind,))
+                raise DecodeError(f"expected array for {kind}")
             return [typed(v, elem) for v in value]
         if value is None:
             return TypedMap(zero=zero_value(elem), is_nil=True)
         if not isinstance(value, dict):
-            raise DecodeError("expected object for %s" % (kind,))
+            raise DecodeError(f"expected object for {kind}")
         return TypedMap(((k, typed(v, elem)) for k, v in value.items()), zero=zero_value(elem))
     if kind in STRUCTS:
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            raise DecodeError("expected object for %s" % kind)
+            raise DecodeError(f"expected object for {kind}")
         fields = STRUCTS[kind]
-        values = {}
+        values: dict[str, object] = {}
         for go, key, ftype, _ in fields:
             raw = value.get(key)
             if key not in value and (kind, go) in _ABSENT:
@@ -126,7 +130,7 @@ def typed(value, kind):
     return value
 
 
-def zero_value(kind):
+def zero_value(kind: GoType) -> object:
     if isinstance(kind, tuple):
         return [] if kind[0] == "slice" else TypedMap(is_nil=True)
     if kind in STRUCTS:

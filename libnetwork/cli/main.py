@@ -6,11 +6,24 @@ when ``exec`` cannot start the command, 64 a bad inspect template.  Errors
 are mapped here, once.
 """
 
+from __future__ import annotations
+
 import sys
+from collections.abc import Sequence
 
 from .client import Client, ConnectError, DaemonError, resolve_host
 from .errors import StatusError
-from .flags import HelpRequested, UsageError, check_nargs, parse_args
+from .flags import Command, HelpRequested, UsageError, check_nargs, parse_args
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TextIO
+
+    from .flags import Opts
+
+    # What a command's module exports as its runner: (ctx, opts, args, changed) -> exit status.
+    Runner = Callable[["Context", Opts, list[str], set[str]], int | None]
 
 USAGE_STATUS = 125
 
@@ -18,55 +31,59 @@ USAGE_STATUS = 125
 class Context:
     """What a command needs from its surroundings: streams and the client."""
 
-    def __init__(self, host, command, stdout=None, stderr=None, stdin=None):
+    def __init__(self, host: str, command: Command, stdout: TextIO | None = None, stderr: TextIO | None = None,
+                 stdin: TextIO | None = None) -> None:
         self.host = host
         self.command = command
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
         self.stdin = stdin or sys.stdin
-        self._client = None
+        self._client: Client | None = None
 
     @property
-    def client(self):
+    def client(self) -> Client:
         if self._client is None:
             self._client = Client(self.host)
         return self._client
 
-    def write(self, text):
+    def write(self, text: str) -> None:
         self.stdout.write(text)
 
-    def error(self, text):
+    def error(self, text: str) -> None:
         self.stderr.write(text + "\n")
 
-    def flush(self):
+    def flush(self) -> None:
         self.stdout.flush()
         self.stderr.flush()
 
-    def confirm(self, message):
+    def confirm(self, message: str) -> bool:
         """prompt.Confirm: ``message [y/N] ``; only y/Y (trimmed) is yes."""
         self.write(message + " [y/N] ")
         self.stdout.flush()
         line = self.stdin.readline()
         return line.strip().lower() == "y"
 
-    def close(self):
+    def close(self) -> None:
         if self._client is not None:
             self._client.close()
 
 
-def _run_target(spec):
+def _run_target(spec: str) -> Runner:
     module_name, func_name = spec.split(":")
     from importlib import import_module
 
     module = import_module("." + module_name, __package__)
-    return getattr(module, func_name)
+    runner: Runner = getattr(module, func_name)
+    return runner
 
 
-def resolve(root, argv):
-    """Walk the command tree; returns (command, opts, args, changed, global_opts)."""
+def resolve(root: Command, argv: Sequence[str]) -> tuple[Command | None, Opts, list[str], set[str], Opts]:
+    """Walk the command tree; returns (command, opts, args, changed, global_opts).
+
+    With ``--version`` the command is None: none runs."""
     global_opts, rest, _ = parse_args(root, argv)
     if global_opts["version"]:
-        return None, None, None, None, global_opts
+        return None, {}, [], set(), global_opts
     command = root
     args = rest
     while command.subcommands:
@@ -75,9 +92,9 @@ def resolve(root, argv):
         sub = command.find(args[0])
         if sub is None:
             if command is root:
-                raise UsageError("'%s' is not a cnm command.\nSee 'cnm --help'" % args[0], command,
+                raise UsageError(f"'{args[0]}' is not a cnm command.\nSee 'cnm --help'", command,
                                  kind="plain")
-            raise UsageError("unknown command: %s %s" % (command.path, args[0]), command, kind="args")
+            raise UsageError(f"unknown command: {command.path} {args[0]}", command, kind="args")
         command = sub
         args = args[1:]
         if command.subcommands:
@@ -87,7 +104,8 @@ def resolve(root, argv):
     return command, opts, args, changed, global_opts
 
 
-def main(argv=None, stdout=None, stderr=None, stdin=None):
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None,
+         stdin: TextIO | None = None) -> int:
     """Run ``cnm`` with ``argv`` (default sys.argv[1:]); returns/exits the status."""
     if argv is None:
         argv = sys.argv[1:]
@@ -107,7 +125,8 @@ def main(argv=None, stdout=None, stderr=None, stdin=None):
     sys.exit(status)
 
 
-def run(argv, stdout=None, stderr=None, stdin=None):
+def run(argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None = None,
+        stdin: TextIO | None = None) -> int:
     from .commands import root_command
 
     out = stdout or sys.stdout
@@ -131,8 +150,10 @@ def run(argv, stdout=None, stderr=None, stdin=None):
         host = resolve_host(global_opts["host"])
         Client(host)  # validate the address before running anything
     except ValueError as exc:
-        err.write("%s\n" % exc)
+        err.write(f"{exc}\n")
         return USAGE_STATUS
+    # resolve() stops only at a leaf, and every leaf names its runner.
+    assert command.run is not None
     ctx = Context(host, command, out, err, stdin)
     try:
         return _run_target(command.run)(ctx, opts, args, changed) or 0
@@ -140,7 +161,7 @@ def run(argv, stdout=None, stderr=None, stdin=None):
         err.write(exc.render() + "\n")
         return USAGE_STATUS
     except (DaemonError, ConnectError) as exc:
-        err.write("%s\n" % exc)
+        err.write(f"{exc}\n")
         return 1
     except StatusError as exc:
         if exc.message:

@@ -5,22 +5,31 @@ arguments and the set of flags given explicitly, and returns an exit status.
 Requests are those the docker CLI v28 sends (reference §2 and §7).
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+
 from . import bodies
 from .client import DaemonError, path_quote
 from .errors import StatusError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .flags import Opts
+    from .main import Context
 
 PRUNE_WARNING = ("WARNING! This will remove all custom networks not used by at least one container.\n"
                  "Are you sure you want to continue?")
 
 
-def run_create(ctx, opts, args, changed):
+def run_create(ctx: Context, opts: Opts, args: list[str], changed: set[str]) -> int:
     body = bodies.network_create_body(args[0], opts, changed)
     resp = ctx.client.post("/networks/create", body)
     ctx.write((resp.json() or {}).get("Id", "") + "\n")
     return 0
 
 
-def run_ls(ctx, opts, args, changed):
+def run_ls(ctx: Context, opts: Opts, args: list[str], changed: set[str]) -> int:
     from . import views
 
     filters = bodies.filters_json(opts["filter"])
@@ -29,7 +38,8 @@ def run_ls(ctx, opts, args, changed):
     return 0
 
 
-def inspect_objects(ctx, kind, names, fmt, query=None, go_type=None):
+def inspect_objects(ctx: Context, kind: str, names: list[str], fmt: str, query: Mapping[str, object] | None = None,
+                    go_type: str | None = None) -> int:
     """Shared by network/sandbox inspect: GET each, print, then the errors."""
     from . import views
 
@@ -41,7 +51,7 @@ def inspect_objects(ctx, kind, names, fmt, query=None, go_type=None):
     errors = []
     for name in names:
         try:
-            raws.append(ctx.client.get("/%s/%s" % (kind, path_quote(name)), query).text)
+            raws.append(ctx.client.get(f"/{kind}/{path_quote(name)}", query).text)
         except DaemonError as err:
             errors.append(str(err))
     text, render_errors = views.inspect_text(raws, fmt, go_type)
@@ -52,12 +62,12 @@ def inspect_objects(ctx, kind, names, fmt, query=None, go_type=None):
     return 0
 
 
-def run_inspect(ctx, opts, args, changed):
+def run_inspect(ctx: Context, opts: Opts, args: list[str], changed: set[str]) -> int:
     query = {"verbose": "true"} if opts["verbose"] else None
     return inspect_objects(ctx, "networks", args, opts["format"], query, "network.Inspect")
 
 
-def run_rm(ctx, opts, args, changed):
+def run_rm(ctx: Context, opts: Opts, args: list[str], changed: set[str]) -> int:
     status = 0
     for name in args:
         try:
@@ -72,7 +82,7 @@ def run_rm(ctx, opts, args, changed):
     return status
 
 
-def run_prune(ctx, opts, args, changed):
+def run_prune(ctx: Context, opts: Opts, args: list[str], changed: set[str]) -> int:
     if not opts["force"] and not ctx.confirm(PRUNE_WARNING):
         return 0
     filters = bodies.filters_json(opts["filter"])
@@ -83,13 +93,13 @@ def run_prune(ctx, opts, args, changed):
     return 0
 
 
-def run_connect(ctx, opts, args, changed):
+def run_connect(ctx: Context, opts: Opts, args: list[str], changed: set[str]) -> int:
     body = bodies.network_connect_body(args[1], opts)
-    ctx.client.post("/networks/%s/connect" % path_quote(args[0]), body)
+    ctx.client.post(f"/networks/{path_quote(args[0])}/connect", body)
     return 0
 
 
-def run_disconnect(ctx, opts, args, changed):
+def run_disconnect(ctx: Context, opts: Opts, args: list[str], changed: set[str]) -> int:
     body = bodies.network_disconnect_body(args[1], opts["force"])
-    ctx.client.post("/networks/%s/disconnect" % path_quote(args[0]), body)
+    ctx.client.post(f"/networks/{path_quote(args[0])}/disconnect", body)
     return 0

@@ -12,7 +12,16 @@ setns(CLONE_NEWNET) changes only the calling thread, which is why this must
 run before any thread exists, and never in the daemon.
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Mapping
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ctypes
+    from types import ModuleType
+    from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -38,7 +47,8 @@ class NamespaceError(Exception):
 class SandboxView:
     """What a process needs to see the sandbox: netns path, files, hostname."""
 
-    def __init__(self, netns_path="", hostname="", resolv_conf="", hosts="", hostname_file=""):
+    def __init__(self, netns_path: str = "", hostname: str = "", resolv_conf: str = "", hosts: str = "",
+                 hostname_file: str = "") -> None:
         self.netns_path = netns_path
         self.hostname = hostname
         self.resolv_conf = resolv_conf
@@ -46,7 +56,7 @@ class SandboxView:
         self.hostname_file = hostname_file
 
     @classmethod
-    def from_sandbox(cls, sbox):
+    def from_sandbox(cls, sbox: Mapping[str, Any]) -> SandboxView:
         """Build from the daemon's sandbox object (GET /sandboxes/{id})."""
         return cls(
             netns_path=sbox.get("SandboxKey") or "",
@@ -57,10 +67,11 @@ class SandboxView:
         )
 
 
-_libc = None
+# ctypes and libc are loaded by the first call: only ``cnm exec`` needs them.
+_libc: tuple[ModuleType, ctypes.CDLL] | None = None
 
 
-def _lib():
+def _lib() -> tuple[ModuleType, ctypes.CDLL]:
     global _libc
     if _libc is None:
         import ctypes
@@ -76,39 +87,39 @@ def _lib():
     return _libc
 
 
-def _check(result, what):
+def _check(result: int, what: str) -> None:
     if result != 0:
         ctypes, _ = _lib()
         err = ctypes.get_errno()
-        raise NamespaceError("%s: %s" % (what, os.strerror(err)))
+        raise NamespaceError(f"{what}: {os.strerror(err)}")
 
 
-def _b(text):
+def _b(text: str | None) -> bytes | None:
     return text.encode() if text is not None else None
 
 
-def setns(fd, nstype, what):
+def setns(fd: int, nstype: int, what: str) -> None:
     _check(_lib()[1].setns(fd, nstype), what)
 
 
-def unshare(flags):
+def unshare(flags: int) -> None:
     _check(_lib()[1].unshare(flags), "unshare mount and UTS namespaces")
 
 
-def mount(source, target, fstype, flags, what):
+def mount(source: str | None, target: str, fstype: str | None, flags: int, what: str) -> None:
     _check(_lib()[1].mount(_b(source), _b(target), _b(fstype), flags, None), what)
 
 
-def umount2(target, flags, what):
+def umount2(target: str, flags: int, what: str) -> None:
     _check(_lib()[1].umount2(_b(target), flags), what)
 
 
-def sethostname(name):
+def sethostname(name: str) -> None:
     raw = name.encode()
-    _check(_lib()[1].sethostname(raw, len(raw)), "set hostname %r" % name)
+    _check(_lib()[1].sethostname(raw, len(raw)), f"set hostname {name!r}")
 
 
-def enter(view):
+def enter(view: SandboxView) -> None:
     """Move this process into the sandbox as seen by a container.
 
     Order matters: the network namespace is joined before /sys is mounted
@@ -120,12 +131,11 @@ def enter(view):
         try:
             fd = os.open(view.netns_path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as err:
-            raise NamespaceError("open network namespace %s: %s"
-                                 % (view.netns_path, err.strerror)) from None
+            raise NamespaceError(f"open network namespace {view.netns_path}: {err.strerror}") from None
     try:
         unshare(CLONE_NEWNS | CLONE_NEWUTS)
         if fd >= 0:
-            setns(fd, CLONE_NEWNET, "join network namespace %s" % view.netns_path)
+            setns(fd, CLONE_NEWNET, f"join network namespace {view.netns_path}")
     finally:
         if fd >= 0:
             os.close(fd)
@@ -138,13 +148,13 @@ def enter(view):
         # the host's view of that file rather than failing the command.
         if not os.path.exists(source) or not os.path.exists(target):
             continue
-        mount(source, target, None, MS_BIND, "bind-mount %s over %s" % (source, target))
+        mount(source, target, None, MS_BIND, f"bind-mount {source} over {target}")
     remount_sys()
     if view.hostname:
         sethostname(view.hostname)
 
 
-def remount_sys():
+def remount_sys() -> None:
     """Show the sandbox's /sys/class/net; a failure only hides that view."""
     flags = 0
     try:

@@ -11,22 +11,31 @@ pick from), any of them with ``/tcp``, ``/udp`` or ``/sctp``, and the long
 syntax ``published=8080,target=80,protocol=udp``.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+# "80/tcp" -> [{"HostIp": ..., "HostPort": ...}], as docker's PortBindings.
+Bindings = dict[str, list[dict[str, str]]]
+# "80/tcp" -> {}, as docker's ExposedPorts.
+Exposed = dict[str, dict[str, str]]
+
 
 class PortSpecError(ValueError):
     """A port specification docker would reject (message is docker's)."""
 
 
-def _parse_uint16(text):
+def _parse_uint16(text: str) -> int:
     """strconv.ParseUint(text, 10, 16) with Go's error text."""
     if text == "" or not text.isdigit() or not text.isascii():
-        raise PortSpecError('strconv.ParseUint: parsing "%s": invalid syntax' % text)
+        raise PortSpecError(f'strconv.ParseUint: parsing "{text}": invalid syntax')
     value = int(text)
     if value > 65535:
-        raise PortSpecError('strconv.ParseUint: parsing "%s": value out of range' % text)
+        raise PortSpecError(f'strconv.ParseUint: parsing "{text}": value out of range')
     return value
 
 
-def parse_port_range(ports):
+def parse_port_range(ports: str) -> tuple[int, int]:
     """nat.ParsePortRange: ``"80"`` -> (80, 80), ``"80-85"`` -> (80, 85)."""
     if ports == "":
         raise PortSpecError("empty string specified for ports")
@@ -41,7 +50,7 @@ def parse_port_range(ports):
     return start, end
 
 
-def split_proto_port(raw):
+def split_proto_port(raw: str) -> tuple[str, str]:
     """nat.SplitProtoPort: ``"80/udp"`` -> ("udp", "80"); no proto means tcp."""
     port, _, proto = raw.partition("/")
     if port == "":
@@ -49,7 +58,7 @@ def split_proto_port(raw):
     return proto or "tcp", port
 
 
-def _split_parts(raw):
+def _split_parts(raw: str) -> tuple[str, str, str]:
     parts = raw.split(":")
     if len(parts) == 1:
         return "", "", parts[0]
@@ -60,7 +69,7 @@ def _split_parts(raw):
     return ":".join(parts[:-2]), parts[-2], parts[-1]
 
 
-def _valid_ip(text):
+def _valid_ip(text: str) -> bool:
     import ipaddress
 
     try:
@@ -70,7 +79,7 @@ def _valid_ip(text):
     return True
 
 
-def parse_port_spec(raw):
+def parse_port_spec(raw: str) -> list[tuple[str, dict[str, str]]]:
     """nat.ParsePortSpec: one spec -> list of (port_key, {"HostIp","HostPort"})."""
     ip, host_port, container_port = _split_parts(raw)
     proto, container_port = split_proto_port(container_port)
@@ -79,13 +88,12 @@ def parse_port_spec(raw):
         raise PortSpecError("invalid proto: " + proto)
     if ip.startswith("["):
         if not ip.endswith("]") or ip.count("[") != 1:
-            raise PortSpecError("invalid IP address %s: address %s:: missing port in address"
-                                % (ip, ip))
+            raise PortSpecError(f"invalid IP address {ip}: address {ip}:: missing port in address")
         ip = ip[1:-1]
     if ip and not _valid_ip(ip):
         raise PortSpecError("invalid IP address: " + ip)
     if container_port == "":
-        raise PortSpecError("no port specified: %s<empty>" % raw)
+        raise PortSpecError(f"no port specified: {raw}<empty>")
     try:
         start, end = parse_port_range(container_port)
     except PortSpecError:
@@ -98,8 +106,8 @@ def parse_port_spec(raw):
             raise PortSpecError("invalid hostPort: " + host_port) from None
         # A host range with a single container port is a range to pick from.
         if end - start != host_end - host_start and end != start:
-            raise PortSpecError("invalid ranges specified for container and host Ports: %s and %s"
-                                % (container_port, host_port))
+            raise PortSpecError(
+                f"invalid ranges specified for container and host Ports: {container_port} and {host_port}")
     count = end - start + 1
     mappings = []
     for i in range(count):
@@ -107,12 +115,12 @@ def parse_port_spec(raw):
         if host_port:
             hport = str(host_start + i)
             if count == 1 and host_start != host_end:
-                hport += "-%d" % host_end
-        mappings.append(("%d/%s" % (start + i, proto), {"HostIp": ip, "HostPort": hport}))
+                hport += f"-{host_end}"
+        mappings.append((f"{start + i}/{proto}", {"HostIp": ip, "HostPort": hport}))
     return mappings
 
 
-def to_standard_notation(specs):
+def to_standard_notation(specs: Iterable[str]) -> list[str]:
     """The CLI's convertToStandardNotation: long syntax -> ``published:target/proto``."""
     out = []
     for spec in specs:
@@ -123,19 +131,17 @@ def to_standard_notation(specs):
         for param in spec.split(","):
             key, sep, value = param.partition("=")
             if not sep or not key:
-                raise PortSpecError("invalid publish opts format (should be name=value but got '%s')"
-                                    % param)
+                raise PortSpecError(f"invalid publish opts format (should be name=value but got '{param}')")
             params[key] = value
-        out.append("%s:%s/%s" % (params.get("published", ""), params.get("target", ""),
-                                 params["protocol"]))
+        out.append(f"{params.get('published', '')}:{params.get('target', '')}/{params['protocol']}")
     return out
 
 
-def parse_port_specs(specs):
+def parse_port_specs(specs: Iterable[str]) -> tuple[Exposed, Bindings]:
     """nat.ParsePortSpecs: -> (ExposedPorts {"80/tcp": {}}, PortBindings
     {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}), in the order given."""
-    exposed = {}
-    bindings = {}
+    exposed: Exposed = {}
+    bindings: Bindings = {}
     for spec in to_standard_notation(specs):
         for port, binding in parse_port_spec(spec):
             exposed.setdefault(port, {})
@@ -143,35 +149,34 @@ def parse_port_specs(specs):
     return exposed, bindings
 
 
-def parse_expose(specs, exposed):
+def parse_expose(specs: Iterable[str], exposed: Exposed) -> Exposed:
     """--expose PORT[/PROTO] or RANGE[/PROTO], merged into ``exposed``."""
     for spec in specs:
         if ":" in spec:
-            raise PortSpecError("invalid port format for --expose: %s" % spec)
+            raise PortSpecError(f"invalid port format for --expose: {spec}")
         proto, port = split_proto_port(spec)
         try:
             start, end = parse_port_range(port)
         except PortSpecError as err:
-            raise PortSpecError("invalid range format for --expose: %s, error: %s"
-                                % (spec, err)) from None
+            raise PortSpecError(f"invalid range format for --expose: {spec}, error: {err}") from None
         for p in range(start, end + 1):
-            exposed.setdefault("%d/%s" % (p, proto), {})
+            exposed.setdefault(f"{p}/{proto}", {})
     return exposed
 
 
-def format_port_lines(ports):
+def format_port_lines(ports: Mapping[str, list[dict[str, str]] | None] | None) -> list[str]:
     """``docker port`` lines: ``80/tcp -> 0.0.0.0:8080``, natural order."""
     from .tables import natural_key
 
     out = []
     for port, bindings in (ports or {}).items():
         for b in bindings or []:
-            out.append("%s -> %s" % (port, join_host_port(b.get("HostIp", ""), b.get("HostPort", ""))))
+            out.append(f"{port} -> {join_host_port(b.get('HostIp', ''), b.get('HostPort', ''))}")
     return sorted(out, key=natural_key)
 
 
-def join_host_port(host, port):
+def join_host_port(host: str, port: str) -> str:
     """net.JoinHostPort: brackets around IPv6 hosts."""
     if ":" in host:
-        return "[%s]:%s" % (host, port)
-    return "%s:%s" % (host, port)
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"

@@ -5,7 +5,10 @@ commands follow ``docker run``/``ps``/``inspect``/``rm``/``exec``/``port``
 where one exists, against cnmd's ``/sandboxes`` routes.
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Iterable, Mapping
 
 from . import bodies
 from .client import DaemonError, path_quote
@@ -13,8 +16,13 @@ from .errors import ClientError, StatusError
 from .flags import UsageError
 from .network import inspect_objects
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .flags import Opts
+    from .main import Context
 
-def run_create(ctx, opts, args, changed):
+
+def run_create(ctx: Context, opts: Opts, args: list[str], changed: set[str]) -> int:
     try:
         body = bodies.sandbox_create_body(opts)
     except ClientError as err:
@@ -25,10 +33,10 @@ def run_create(ctx, opts, args, changed):
     return 0
 
 
-def run_ls(ctx, opts, args, changed):
+def run_ls(ctx: Context, opts: Opts, args: list[str], changed: set[str]) -> int:
     from . import views
 
-    filters = {}
+    filters: dict[str, list[str]] = {}
     for item in opts["filter"]:
         key, _, value = item.partition("=")
         filters.setdefault(key.strip().lower(), []).append(value.strip())
@@ -41,11 +49,11 @@ def run_ls(ctx, opts, args, changed):
     return 0
 
 
-def run_inspect(ctx, opts, args, changed):
+def run_inspect(ctx: Context, opts: Opts, args: list[str], changed: set[str]) -> int:
     return inspect_objects(ctx, "sandboxes", args, opts["format"])
 
 
-def run_rm(ctx, opts, args, changed):
+def run_rm(ctx: Context, opts: Opts, args: list[str], changed: set[str]) -> int:
     """As docker rm: print each removed name; with -f a missing one is
     reported but does not fail the command."""
     query = {"force": "1"} if opts["force"] else None
@@ -67,7 +75,7 @@ def run_rm(ctx, opts, args, changed):
     return 0
 
 
-def run_port(ctx, opts, args, changed):
+def run_port(ctx: Context, opts: Opts, args: list[str], changed: set[str]) -> int:
     from . import views
 
     sbox = ctx.client.get("/sandboxes/" + path_quote(args[0])).json() or {}
@@ -78,7 +86,7 @@ def run_port(ctx, opts, args, changed):
     return 0
 
 
-def exec_env(assignments, base):
+def exec_env(assignments: Iterable[str], base: Mapping[str, str]) -> dict[str, str]:
     """-e K=V sets, -e K copies K from our environment (dropped if unset)."""
     env = dict(base)
     for item in assignments:
@@ -90,7 +98,7 @@ def exec_env(assignments, base):
     return env
 
 
-def _resolve_user(spec):
+def _resolve_user(spec: str) -> tuple[int, int, str]:
     """``name|uid[:group|gid]`` -> (uid, gid, home)."""
     import grp
     import pwd
@@ -101,17 +109,17 @@ def _resolve_user(spec):
         uid, gid, home = entry.pw_uid, entry.pw_gid, entry.pw_dir
     except KeyError:
         if not user.isdigit():
-            raise ClientError("unable to find user %s: no matching entries in passwd file" % user) from None
+            raise ClientError(f"unable to find user {user}: no matching entries in passwd file") from None
         uid, gid, home = int(user), int(user), "/"
     if group:
         try:
             gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
         except KeyError:
-            raise ClientError("unable to find group %s: no matching entries in group file" % group) from None
+            raise ClientError(f"unable to find group {group}: no matching entries in group file") from None
     return uid, gid, home
 
 
-def run_exec(ctx, opts, args, changed):
+def run_exec(ctx: Context, opts: Opts, args: list[str], changed: set[str]) -> int:
     """Enter the sandbox in this process and exec the command (see nsexec)."""
     from . import nsexec
 
@@ -119,7 +127,7 @@ def run_exec(ctx, opts, args, changed):
     if argv and argv[0] == "--":
         argv = argv[1:]
     if not argv:
-        raise UsageError("'%s' requires at least 2 arguments" % ctx.command.path,
+        raise UsageError(f"'{ctx.command.path}' requires at least 2 arguments",
                          ctx.command, kind="args")
     sbox = ctx.client.get("/sandboxes/" + path_quote(name)).json() or {}
     ctx.client.close()
@@ -138,18 +146,16 @@ def run_exec(ctx, opts, args, changed):
             try:
                 os.chdir(opts["workdir"])
             except OSError as err:
-                raise StatusError(126, "cnm exec: chdir to %s: %s"
-                                  % (opts["workdir"], err.strerror)) from None
+                raise StatusError(126, f"cnm exec: chdir to {opts['workdir']}: {err.strerror}") from None
         if env is None:
             os.execvp(argv[0], argv)
         os.execvpe(argv[0], argv, env)
     except nsexec.NamespaceError as err:
-        raise StatusError(126, "cnm exec: %s" % err) from None
+        raise StatusError(126, f"cnm exec: {err}") from None
     except FileNotFoundError:
-        raise StatusError(127, 'cnm exec: exec: "%s": executable file not found in $PATH'
-                          % argv[0]) from None
+        raise StatusError(127, f'cnm exec: exec: "{argv[0]}": executable file not found in $PATH') from None
     except PermissionError:
-        raise StatusError(126, 'cnm exec: exec: "%s": permission denied' % argv[0]) from None
+        raise StatusError(126, f'cnm exec: exec: "{argv[0]}": permission denied') from None
     except OSError as err:
-        raise StatusError(126, 'cnm exec: exec: "%s": %s' % (argv[0], err.strerror or err)) from None
+        raise StatusError(126, f'cnm exec: exec: "{argv[0]}": {err.strerror or err}') from None
     return 0

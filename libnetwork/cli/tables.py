@@ -8,28 +8,32 @@ in a format become a tab and a newline.  Output that scripts parse depends
 on these details, so they are reproduced here rather than approximated.
 """
 
-import functools
+from __future__ import annotations
 
-from .formatting import HEADER_FUNCS, TemplateError, parse
+import functools
+from collections.abc import Iterable, Mapping
+
+from ..gotemplate import HEADER_FUNCS, TemplateError, parse
 
 TABLE_KEY = "table"
 RAW_KEY = "raw"
 JSON_KEY = "json"
 
 
-def tabwrite(text, minwidth=10, padding=3):
+def tabwrite(text: str, minwidth: int = 10, padding: int = 3) -> str:
     """Align tab-terminated cells as Go's tabwriter.NewWriter(w, 10, 1, 3, ' ', 0).
 
     Columns are computed per block of consecutive lines that have a cell in
     that column; the last cell of a line is not part of any column.
     """
     lines = [line.split("\t") for line in text.split("\n")]
-    out = []
+    out: list[str] = []
     _format_block(lines, [], 0, len(lines), out, minwidth, padding)
     return "\n".join(out)
 
 
-def _format_block(lines, widths, line0, line1, out, minwidth, padding):
+def _format_block(lines: list[list[str]], widths: list[int], line0: int, line1: int, out: list[str], minwidth: int,
+                  padding: int) -> None:
     column = len(widths)
     this = line0
     while this < line1:
@@ -49,7 +53,7 @@ def _format_block(lines, widths, line0, line1, out, minwidth, padding):
     _write_lines(lines, widths, line0, line1, out)
 
 
-def _write_lines(lines, widths, line0, line1, out):
+def _write_lines(lines: list[list[str]], widths: list[int], line0: int, line1: int, out: list[str]) -> None:
     for line in lines[line0:line1]:
         parts = []
         for j, cell in enumerate(line):
@@ -59,7 +63,7 @@ def _write_lines(lines, widths, line0, line1, out):
         out.append("".join(parts))
 
 
-def natural_less(a, b):
+def natural_less(a: str, b: str) -> bool:
     """fvbommel/sortorder.NaturalLess: digit runs compare as numbers."""
     i = j = 0
     while i < len(a) and j < len(b):
@@ -91,7 +95,7 @@ def natural_less(a, b):
     return len(a) < len(b)
 
 
-def _natural_cmp(a, b):
+def _natural_cmp(a: str, b: str) -> int:
     if natural_less(a, b):
         return -1
     if natural_less(b, a):
@@ -102,7 +106,7 @@ def _natural_cmp(a, b):
 natural_key = functools.cmp_to_key(_natural_cmp)
 
 
-def truncate_id(ident):
+def truncate_id(ident: str) -> str:
     """formatter.TruncateID: drop an ``algo:`` prefix, keep 12 characters."""
     _, sep, rest = ident.partition(":")
     if sep:
@@ -110,19 +114,20 @@ def truncate_id(ident):
     return ident[:12]
 
 
-class HeaderContext(dict):
+class HeaderContext(dict[str, str]):
     """formatter.SubHeaderContext: field name -> column title, plus ``Label``."""
 
     template_methods = ("Label",)
 
-    def template_method(self, name, *args):
+    def template_method(self, name: str, *args: object) -> str:
         if name == "Label" and len(args) == 1:
             last = str(args[0]).split(".")[-1]
             return last.replace("-", " ").replace("_", " ")
-        raise TemplateError("wrong number of args for %s" % name)
+        raise TemplateError(f"wrong number of args for {name}")
 
 
-def list_format(source, quiet, table_default, quiet_default="{{.ID}}", raw_default=None):
+def list_format(source: str, quiet: bool, table_default: str, quiet_default: str = "{{.ID}}",
+                raw_default: tuple[str, str] | None = None) -> str:
     """Pick the effective format as docker's newFormat does for ``ls``."""
     if source == TABLE_KEY:
         return quiet_default if quiet else table_default
@@ -131,7 +136,7 @@ def list_format(source, quiet, table_default, quiet_default="{{.ID}}", raw_defau
     return source
 
 
-def render(fmt, rows, header):
+def render(fmt: str, rows: Iterable[object], header: Mapping[str, str]) -> str:
     """formatter.Context.Write: one line per row, a header and alignment for tables.
 
     ``rows`` are template data objects; ``header`` maps field names to column
@@ -147,7 +152,7 @@ def render(fmt, rows, header):
         tmpl = parse(fmt)
         body = "".join(tmpl.execute(row) + "\n" for row in rows)
     except TemplateError as err:
-        raise TemplateError("template parsing error: %s" % err) from None
+        raise TemplateError(f"template parsing error: {err}") from None
     if not is_table:
         return body
     try:

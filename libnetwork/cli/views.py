@@ -6,12 +6,21 @@ follows cli/command/inspect (raw JSON re-indented by four spaces, or a
 template run on the typed value first and on the raw map as a fallback).
 """
 
-import json
+from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Mapping
+
+from ..gotemplate import Template, TemplateError, go_time_string, parse
 from . import gotypes
-from .formatting import TemplateError, parse
-from .govalues import go_time_string
 from .tables import list_format, natural_key, render, truncate_id
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    # A network or sandbox object as the daemon returns it.
+    JSONObject = dict[str, Any]
 
 # ------------------------------------------------------------------ networks
 
@@ -25,12 +34,12 @@ NETWORK_HEADER = {
 }
 
 
-def _bool(value):
+def _bool(value: object) -> str:
     return "true" if value else "false"
 
 
-def _labels(labels):
-    return ",".join("%s=%s" % (k, v) for k, v in sorted((labels or {}).items()))
+def _labels(labels: Mapping[str, str] | None) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items()))
 
 
 class NetworkRow:
@@ -38,47 +47,48 @@ class NetworkRow:
 
     go_type_name = "*network.networkContext"
 
-    def __init__(self, net, trunc=True):
+    def __init__(self, net: JSONObject, trunc: bool = True) -> None:
         self.net = net
         self.trunc = trunc
 
-    def ID(self):
+    def ID(self) -> str:
         ident = self.net.get("Id", "")
         return truncate_id(ident) if self.trunc else ident
 
-    def Name(self):
+    def Name(self) -> str:
         return self.net.get("Name", "")
 
-    def Driver(self):
+    def Driver(self) -> str:
         return self.net.get("Driver", "")
 
-    def Scope(self):
+    def Scope(self) -> str:
         return self.net.get("Scope", "")
 
-    def IPv4(self):
+    def IPv4(self) -> str:
         return _bool(self.net.get("EnableIPv4", True))
 
-    def IPv6(self):
+    def IPv6(self) -> str:
         return _bool(self.net.get("EnableIPv6", False))
 
-    def Internal(self):
+    def Internal(self) -> str:
         return _bool(self.net.get("Internal", False))
 
-    def Labels(self):
+    def Labels(self) -> str:
         return _labels(self.net.get("Labels"))
 
-    def Label(self, name):
+    def Label(self, name: str) -> str:
         return (self.net.get("Labels") or {}).get(name, "")
 
-    def CreatedAt(self):
+    def CreatedAt(self) -> str:
         return go_time_string(self.net.get("Created", "0001-01-01T00:00:00Z"))
 
-    def MarshalJSON(self):
+    def MarshalJSON(self) -> dict[str, str]:
         names = ("CreatedAt", "Driver", "ID", "IPv4", "IPv6", "Internal", "Labels", "Name", "Scope")
         return {n: getattr(self, n)() for n in names}
 
 
-def network_list_text(networks, fmt="", quiet=False, trunc=True):
+def network_list_text(networks: Iterable[JSONObject] | None, fmt: str = "", quiet: bool = False,
+                      trunc: bool = True) -> str:
     """``network ls`` output: sorted naturally by name, docker's formats."""
     rows = sorted(networks or [], key=lambda n: natural_key(n.get("Name", "")))
     fmt = list_format(fmt or "table", quiet, NETWORK_TABLE, raw_default=NETWORK_RAW)
@@ -100,34 +110,34 @@ class SandboxRow:
 
     go_type_name = "*sandbox.sandboxContext"
 
-    def __init__(self, sbox, trunc=True):
+    def __init__(self, sbox: JSONObject, trunc: bool = True) -> None:
         self.sbox = sbox
         self.trunc = trunc
 
-    def ID(self):
+    def ID(self) -> str:
         ident = self.sbox.get("Id", "")
         return truncate_id(ident) if self.trunc else ident
 
-    def Name(self):
+    def Name(self) -> str:
         return self.sbox.get("Name", "").lstrip("/")
 
-    def Networks(self):
+    def Networks(self) -> str:
         # Connection order: it is the order of eth0, eth1, ... in the sandbox.
         return ",".join(self.sbox.get("Networks") or {})
 
-    def Hostname(self):
+    def Hostname(self) -> str:
         return self.sbox.get("Hostname", "")
 
-    def NetworkMode(self):
+    def NetworkMode(self) -> str:
         return self.sbox.get("NetworkMode", "")
 
-    def SandboxKey(self):
+    def SandboxKey(self) -> str:
         return self.sbox.get("SandboxKey", "")
 
-    def CreatedAt(self):
+    def CreatedAt(self) -> str:
         return go_time_string(self.sbox.get("Created", "0001-01-01T00:00:00Z"))
 
-    def Ports(self):
+    def Ports(self) -> str:
         parts = []
         for port, bindings in (self.sbox.get("Ports") or {}).items():
             if not bindings:
@@ -135,11 +145,11 @@ class SandboxRow:
                 continue
             for b in bindings:
                 host = b.get("HostIp", "")
-                host = "[%s]" % host if ":" in host else host
-                parts.append("%s:%s->%s" % (host, b.get("HostPort", ""), port))
+                host = f"[{host}]" if ":" in host else host
+                parts.append(f"{host}:{b.get('HostPort', '')}->{port}")
         return ", ".join(sorted(parts, key=natural_key))
 
-    def IPAddresses(self):
+    def IPAddresses(self) -> str:
         ips = []
         for ep in (self.sbox.get("Networks") or {}).values():
             for key in ("IPAddress", "GlobalIPv6Address"):
@@ -147,11 +157,11 @@ class SandboxRow:
                     ips.append(ep[key])
         return ",".join(ips)
 
-    def MarshalJSON(self):
+    def MarshalJSON(self) -> dict[str, str]:
         return {n: getattr(self, n)() for n in sorted(SANDBOX_HEADER)}
 
 
-def _match(pattern, value):
+def _match(pattern: str, value: str) -> bool:
     """filters.Args.Match: exact, or an unanchored regular expression."""
     if pattern == value:
         return True
@@ -163,7 +173,7 @@ def _match(pattern, value):
         return False
 
 
-def filter_sandboxes(sandboxes, filters):
+def filter_sandboxes(sandboxes: Iterable[JSONObject], filters: Mapping[str, list[str]]) -> list[JSONObject]:
     """Client-side ``--filter`` for sandboxes: name, id (prefix), network."""
     out = []
     for sbox in sandboxes:
@@ -178,7 +188,7 @@ def filter_sandboxes(sandboxes, filters):
                 ids = {(ep or {}).get("NetworkID", "") for ep in (sbox.get("Networks") or {}).values()}
                 keep = any(v in names or any(i and i.startswith(v) for i in ids) for v in values)
             else:
-                raise ValueError("invalid filter '%s'" % key)
+                raise ValueError(f"invalid filter '{key}'")
             if not keep:
                 break
         if keep:
@@ -186,7 +196,8 @@ def filter_sandboxes(sandboxes, filters):
     return out
 
 
-def sandbox_list_text(sandboxes, fmt="", quiet=False, trunc=True):
+def sandbox_list_text(sandboxes: Iterable[JSONObject] | None, fmt: str = "", quiet: bool = False,
+                      trunc: bool = True) -> str:
     rows = sorted(sandboxes or [], key=lambda s: natural_key(s.get("Name", "").lstrip("/")))
     fmt = list_format(fmt or "table", quiet, SANDBOX_TABLE)
     return render(fmt, [SandboxRow(s, trunc) for s in rows], SANDBOX_HEADER)
@@ -194,7 +205,7 @@ def sandbox_list_text(sandboxes, fmt="", quiet=False, trunc=True):
 
 # ------------------------------------------------------------------ inspect
 
-def indent_json(raw, indent="    "):
+def indent_json(raw: str, indent: str = "    ") -> str:
     """encoding/json.Indent: re-indent JSON text without re-encoding values."""
     out = []
     depth = 0
@@ -238,7 +249,7 @@ def indent_json(raw, indent="    "):
     return "".join(out)
 
 
-def compact_json(raw):
+def compact_json(raw: str) -> str:
     """encoding/json.Compact: drop insignificant whitespace."""
     out = []
     in_string = escaped = False
@@ -258,7 +269,7 @@ def compact_json(raw):
     return "".join(out)
 
 
-def parse_inspect_format(fmt):
+def parse_inspect_format(fmt: str) -> Template | None:
     """Parse an inspect ``--format`` up front (docker exits 64 when it is bad).
 
     Returns None for the JSON outputs ("" and "json")."""
@@ -267,10 +278,10 @@ def parse_inspect_format(fmt):
     try:
         return parse(fmt)
     except TemplateError as err:
-        raise TemplateError("template parsing error: %s" % err) from None
+        raise TemplateError(f"template parsing error: {err}") from None
 
 
-def inspect_text(raws, fmt="", go_type=None):
+def inspect_text(raws: list[str], fmt: str = "", go_type: str | None = None) -> tuple[str, list[str]]:
     """cli/command/inspect: render raw JSON documents.
 
     Returns ``(text, errors)``.  With a template, each element is rendered
@@ -286,6 +297,7 @@ def inspect_text(raws, fmt="", go_type=None):
             return "[]\n", []
         return compact_json("[" + ",".join(raws) + "]") + "\n", []
     tmpl = parse_inspect_format(fmt)
+    assert tmpl is not None  # the two JSON outputs returned above
     out = []
     errors = []
     for raw in raws:
@@ -300,7 +312,7 @@ def inspect_text(raws, fmt="", go_type=None):
             try:
                 text = tmpl.execute(data, missing_error=True)
             except TemplateError as err:
-                errors.append("template parsing error: %s" % err)
+                errors.append(f"template parsing error: {err}")
                 continue
         out.append(text + "\n")
     return ("".join(out) or "\n"), errors
@@ -308,7 +320,7 @@ def inspect_text(raws, fmt="", go_type=None):
 
 # ------------------------------------------------------------------ port
 
-def port_text(sbox, name, private_port=""):
+def port_text(sbox: JSONObject, name: str, private_port: str = "") -> str:
     """``docker port`` for a sandbox: all mappings, or one private port's.
 
     Raises ValueError with docker's message when the port is invalid or not
@@ -324,11 +336,11 @@ def port_text(sbox, name, private_port=""):
         port, _, proto = private_port.partition("/")
         proto = proto or "tcp"
         if not port.isdigit() or int(port) > 65535:
-            raise ValueError('Error: invalid port (%s): strconv.ParseUint: parsing "%s": %s'
-                             % (port, port, "value out of range" if port.isdigit() else "invalid syntax"))
-        frontends = ports.get("%s/%s" % (port, proto))
+            reason = "value out of range" if port.isdigit() else "invalid syntax"
+            raise ValueError(f'Error: invalid port ({port}): strconv.ParseUint: parsing "{port}": {reason}')
+        frontends = ports.get(f"{port}/{proto}")
         if not frontends:
-            raise ValueError("Error: No public port '%s' published for %s" % (private_port, name))
+            raise ValueError(f"Error: No public port '{private_port}' published for {name}")
         lines = sorted((join_host_port(f.get("HostIp", ""), f.get("HostPort", "")) for f in frontends),
                        key=natural_key)
     return "".join(line + "\n" for line in lines)

@@ -27,13 +27,14 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import socket
 import ssl
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import PluginError, PluginUnavailable
+from ..unixhttp import UnixHTTPConnection
 from .discovery import BadSpec, PluginSpec, TLSConfig
 
 log = logging.getLogger(__name__)
@@ -47,22 +48,6 @@ T = TypeVar("T")
 
 class BadReply(ValueError):
     """A reply that does not fit the protocol; the reply parsers raise it."""
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float):
-        super().__init__(UNIX_HOST, timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 def backoff(retries: int) -> float:
@@ -89,7 +74,7 @@ def open_connection(spec: PluginSpec, timeout: float) -> http.client.HTTPConnect
     """A connected HTTP connection to the plugin (raises OSError when it cannot connect)."""
     url = urlsplit(spec.addr)
     if url.scheme == "unix":
-        conn: http.client.HTTPConnection = _UnixConnection(url.path, timeout)
+        conn: http.client.HTTPConnection = UnixHTTPConnection(url.path, timeout, host=UNIX_HOST)
     elif url.scheme in ("tcp", "http"):
         conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=timeout)
     elif url.scheme == "https":

@@ -19,25 +19,15 @@ the real plugin acted.  Calls without a fault are passed upstream unchanged.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import socket
 import socketserver
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
 
-
-class _Upstream(http.client.HTTPConnection):
-    def __init__(self, path: str):
-        super().__init__("plugin.moby.localhost", timeout=60)
-        self._path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self._path)
+from libnetwork import unixhttp
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -48,13 +38,9 @@ def main() -> None:
     listen, upstream, faults_path = sys.argv[1:4]
 
     def forward(path: str, raw: bytes) -> tuple[int, bytes]:
-        conn = _Upstream(upstream)
-        try:
-            conn.request("POST", path, body=raw, headers={"Content-Type": "application/json"})
-            response = conn.getresponse()
-            return response.status, response.read()
-        finally:
-            conn.close()
+        response, body = unixhttp.request(upstream, "POST", path, body=raw,
+                                          headers={"Content-Type": "application/json"}, host="plugin.moby.localhost")
+        return response.status, body
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args) -> None:

@@ -1,23 +1,31 @@
-"""Go values as the CLI's templates see and print them.
+"""Go values as templates see and print them.
 
 Go's ``fmt`` prints maps as ``map[k:v]`` with sorted keys, slices as
 ``[a b]``, structs as ``{a b}``, a missing map key as ``<no value>``;
 encoding/json sorts map keys but keeps struct field order.  Users compare
 ``--format`` output with docker's, so these rules are reproduced here, with
-small wrappers for the typed values docker decodes responses into
-(:class:`GoStruct`, :class:`GoTime`, :class:`TypedMap`).
+small wrappers for typed values (:class:`GoStruct`, :class:`GoTime`,
+:class:`TypedMap`) that a caller decodes its data into when it knows Go's
+types.
 """
 
-import json
+from __future__ import annotations
 
-__all__ = ["GoStruct", "GoTime", "MISSING", "TypedMap", "go_json", "go_string",
+import json
+from collections.abc import Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["GoStruct", "GoTime", "MISSING", "TypedMap", "go_json", "go_quote", "go_string",
            "go_time_string", "is_true", "type_name"]
 
 
 class _Missing:
     """Go's invalid reflect.Value: what a missing map key yields."""
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<no value>"
 
 
@@ -29,20 +37,20 @@ class GoTime:
 
     __slots__ = ("raw",)
 
-    def __init__(self, raw):
+    def __init__(self, raw: str) -> None:
         self.raw = raw
 
-    def __str__(self):
+    def __str__(self) -> str:
         return go_time_string(self.raw)
 
 
-class TypedMap(dict):
+class TypedMap(dict[str, object]):
     """A Go map with a known element type: ``index`` of a missing key gives
     the element's zero value, and a nil map prints as ``map[]``/``null``."""
 
     __slots__ = ("zero", "is_nil")
 
-    def __init__(self, items=(), zero="", is_nil=False):
+    def __init__(self, items: Any = (), zero: object = "", is_nil: bool = False) -> None:
         super().__init__(items)
         self.zero = zero
         self.is_nil = is_nil
@@ -57,13 +65,13 @@ class GoStruct:
 
     __slots__ = ("type_name", "fields", "values")
 
-    def __init__(self, type_name, fields, values):
+    def __init__(self, type_name: str, fields: Sequence[tuple[str, str, bool]], values: dict[str, object]) -> None:
         self.type_name = type_name
         self.fields = fields
         self.values = values
 
 
-def go_time_string(raw):
+def go_time_string(raw: object) -> str:
     """RFC 3339 text as Go's ``Time.String()``: ``2006-01-02 15:04:05.999999999 -0700 MST``."""
     if not isinstance(raw, str) or "T" not in raw or len(raw) < 20:
         return str(raw)
@@ -78,12 +86,17 @@ def go_time_string(raw):
         zone = off + " " + off
     whole, _, frac = clock.partition(".")
     frac = frac.rstrip("0")
-    return "%s %s%s %s" % (date, whole, "." + frac if frac else "", zone)
+    return f"{date} {whole}{'.' + frac if frac else ''} {zone}"
+
+
+def go_quote(text: str) -> str:
+    """Go's ``%q`` of a string (JSON's escaping; they agree on printable text)."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 # ---------------------------------------------------------------- printing
 
-def _format_float(value):
+def _format_float(value: float) -> str:
     """Go's %v for float64: %g with the shortest digits (exponent form
     when the exponent is below -4 or at least 6, e.g. ``1e+06``)."""
     if value != value:
@@ -103,7 +116,7 @@ def _format_float(value):
     exponent = point - 1
     if exponent < -4 or exponent >= 6:
         body = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return "%s%se%s%02d" % (sign, body, "-" if exponent < 0 else "+", abs(exponent))
+        return f"{sign}{body}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
     if point <= 0:
         return sign + "0." + "0" * -point + digits
     if point >= len(digits):
@@ -111,7 +124,7 @@ def _format_float(value):
     return sign + digits[:point] + "." + digits[point:]
 
 
-def go_string(value, nested=False):
+def go_string(value: object, nested: bool = False) -> str:
     """Render a value as Go's ``fmt.Print`` would (``%v``)."""
     if value is MISSING:
         return "<no value>" if not nested else "<nil>"
@@ -130,14 +143,13 @@ def go_string(value, nested=False):
     if isinstance(value, GoStruct):
         return "{" + " ".join(go_string(value.values[f[0]], True) for f in value.fields) + "}"
     if isinstance(value, dict):
-        return "map[" + " ".join(
-            "%s:%s" % (k, go_string(value[k], True)) for k in sorted(value)) + "]"
+        return "map[" + " ".join(f"{k}:{go_string(value[k], True)}" for k in sorted(value)) + "]"
     if isinstance(value, (list, tuple)):
         return "[" + " ".join(go_string(v, True) for v in value) + "]"
     return str(value)
 
 
-def _jsonable(value):
+def _jsonable(value: object) -> Any:
     """Turn typed values into what Go's encoding/json would emit."""
     if value is MISSING or value is None:
         return None
@@ -166,7 +178,7 @@ def _jsonable(value):
     return str(value)
 
 
-def _is_empty(value):
+def _is_empty(value: object) -> bool:
     if value is None or value is MISSING or value is False:
         return True
     if isinstance(value, (str, list, tuple, dict)):
@@ -176,12 +188,12 @@ def _is_empty(value):
     return False
 
 
-def go_json(value):
+def go_json(value: object) -> str:
     """Docker's ``json`` template function: compact, HTML left unescaped."""
     return json.dumps(_jsonable(value), ensure_ascii=False, separators=(",", ":"))
 
 
-def is_true(value):
+def is_true(value: object) -> bool:
     """Go's template truth: empty values and zero numbers are false."""
     if value is MISSING or value is None:
         return False
@@ -194,7 +206,8 @@ def is_true(value):
     return True
 
 
-def type_name(value):
+def type_name(value: object) -> str:
+    """The Go type a value prints as in error messages."""
     if isinstance(value, GoStruct):
         return value.type_name
     if isinstance(value, bool):
@@ -211,4 +224,4 @@ def type_name(value):
         return "map[string]interface {}"
     if isinstance(value, (list, tuple)):
         return "[]interface {}"
-    return getattr(value, "go_type_name", "*" + type(value).__name__)
+    return str(getattr(value, "go_type_name", "*" + type(value).__name__))
