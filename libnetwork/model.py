@@ -1,13 +1,13 @@
 """The records the controller keeps and persists: networks, endpoints, sandboxes.
 
-Plain mutable dataclasses, serialised as JSON by the store.  They hold what a
-user asked for and what was allocated, never kernel handles, so that a
+Plain mutable dataclasses, serialised as JSON by ``libnetwork.store.codec``
+(any typed field works there, ``ipaddress`` types included).  They hold what
+a user asked for and what was allocated, never kernel handles, so that a
 restarted daemon can rebuild the kernel state from them alone.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,20 +121,5 @@ class SandboxRecord:
         return f"container:{self.shares}" if self.shares is not None else self.mode
 
 
-RECORD_TYPES = {"network": NetworkRecord, "endpoint": EndpointRecord, "sandbox": SandboxRecord}
-
-
-def to_dict(record: Any) -> dict[str, Any]:
-    return dataclasses.asdict(record)
-
-
-def from_dict(kind: str, data: dict[str, Any]) -> Any:
-    cls = RECORD_TYPES[kind]
-    known = {f.name for f in dataclasses.fields(cls)}
-    values = {k: v for k, v in data.items() if k in known}
-    if cls is NetworkRecord:
-        values["ipv4_pools"] = [PoolRecord(**p) for p in values.get("ipv4_pools", [])]
-        values["ipv6_pools"] = [PoolRecord(**p) for p in values.get("ipv6_pools", [])]
-    if cls is SandboxRecord and values.get("netns_identity") is not None:
-        values["netns_identity"] = tuple(values["netns_identity"])
-    return cls(**values)
+# The type each kind of record decodes to (RecordStore.load).
+RECORD_TYPES: dict[str, type] = {"network": NetworkRecord, "endpoint": EndpointRecord, "sandbox": SandboxRecord}
