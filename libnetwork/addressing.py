@@ -56,25 +56,25 @@ async def _allocate_pool(ctl: Controller, record: NetworkRecord, ipam: IpamDrive
     except CnmError as err:
         raise type(err)(f"failed to allocate gateway ({wanted_gateway or ''}): {err.message}") from err
     undo.push_async_callback(ctl.attempt, ipam.release_address, pool.pool_id, gateway.ip)
-    aux = {}
+    aux: dict[str, ipaddress.IPv4Address | ipaddress.IPv6Address] = {}
     for key, address in (spec.aux_addresses.items() if spec else ()):
         try:
             await ctl.run(ipam.request_address, AddressRequest(pool.pool_id, address))
         except CnmError as err:
             raise type(err)(f"failed to allocate secondary ip address ({key}:{address}): {err.message}") from err
         undo.push_async_callback(ctl.attempt, ipam.release_address, pool.pool_id, address)
-        aux[key] = str(address)
+        aux[key] = address
     return PoolRecord(
-        pool_id=pool.pool_id, subnet=str(pool.pool), gateway=str(gateway),
-        ip_range=str(spec.ip_range) if spec and spec.ip_range else None,
+        pool_id=pool.pool_id, subnet=pool.pool, gateway=gateway,
+        ip_range=spec.ip_range if spec and spec.ip_range else None,
         aux_addresses=aux, user_config=dict(spec.user_config) if spec else None, address_space=space,
     )
 
 
 async def release_pool(ctl: Controller, ipam: IpamDriver, pool: PoolRecord) -> None:
-    for address in list(pool.aux_addresses.values()) + ([pool.gateway] if pool.gateway else []):
+    for address in list(pool.aux_addresses.values()) + ([pool.gateway.ip] if pool.gateway else []):
         with contextlib.suppress(NotFound):
-            await ctl.run(ipam.release_address, pool.pool_id, ipaddress.ip_interface(address).ip)
+            await ctl.run(ipam.release_address, pool.pool_id, address)
     with contextlib.suppress(NotFound):
         await ctl.run(ipam.release_pool, pool.pool_id)
 
@@ -93,17 +93,16 @@ async def allocate_endpoint(ctl: Controller, network: NetworkRecord, endpoint: E
             continue
         address, pool_id = await _allocate_address(ctl, network, ipam, pools, wanted, version)
         undo.push_async_callback(ctl.attempt, ipam.release_address, pool_id, address.ip)
-        if version == 4:
-            endpoint.ipv4, endpoint.ipv4_pool_id = str(address), pool_id
+        if isinstance(address, ipaddress.IPv4Interface):
+            endpoint.ipv4, endpoint.ipv4_pool_id = address, pool_id
         else:
-            endpoint.ipv6, endpoint.ipv6_pool_id = str(address), pool_id
+            endpoint.ipv6, endpoint.ipv6_pool_id = address, pool_id
 
 
 def _user_subnets(pools: list[PoolRecord]) -> list[ipam_config.SubnetSpec]:
     """The subnets a user configured (a static address must fall in one of them)."""
     return [ipam_config.SubnetSpec(
-        subnet=ipaddress.ip_network(p.subnet),
-        ip_range=ipaddress.ip_network(p.ip_range) if p.ip_range else None,
+        subnet=p.subnet, ip_range=p.ip_range,
     ) for p in pools if p.user_config]
 
 
@@ -112,7 +111,7 @@ async def _allocate_address(ctl: Controller, network: NetworkRecord, ipam: IpamD
                             version: int) -> tuple[IPInterface, str]:
     if wanted is not None:
         for pool in pools:
-            if wanted in ipaddress.ip_network(pool.subnet):
+            if wanted in pool.subnet:
                 return await ctl.run(ipam.request_address, AddressRequest(pool.pool_id, wanted)), pool.pool_id
         raise InvalidParameter(f"invalid address {wanted}: It does not belong to any of this network's subnets")
     for pool in pools:
@@ -131,5 +130,5 @@ async def release_endpoint(ctl: Controller, network: NetworkRecord, endpoint: En
     errors: list[str] = []
     for pool_id, address in ((endpoint.ipv4_pool_id, endpoint.ipv4), (endpoint.ipv6_pool_id, endpoint.ipv6)):
         if ipam and pool_id and address:
-            errors += await ctl.attempt(ipam.release_address, pool_id, ipaddress.ip_interface(address).ip)
+            errors += await ctl.attempt(ipam.release_address, pool_id, address.ip)
     return errors

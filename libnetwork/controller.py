@@ -104,7 +104,7 @@ class Controller:
         Called by IPAM inside the kernel worker, so reading netlink here is safe.
         """
         found = host.routes(socket.AF_INET) + host.routes(socket.AF_INET6)
-        ours = {ipaddress.ip_network(p.subnet) for n in self.networks.values() for p in n.ipv4_pools + n.ipv6_pools}
+        ours = {p.subnet for n in self.networks.values() for p in n.ipv4_pools + n.ipv6_pools}
         found = [n for n in found if n not in ours]
         for server in etcfiles.read_host_resolv_conf(self.settings.resolv_conf).nameservers:
             with contextlib.suppress(ValueError):

@@ -10,7 +10,6 @@ The caller holds the locks of the sandbox and the network.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 from typing import TYPE_CHECKING
 
@@ -36,8 +35,7 @@ def endpoint_ref(endpoint: EndpointRecord, sandbox: SandboxRecord | None) -> eve
     return events.EndpointRef(
         id=endpoint.id, network_id=endpoint.network_id, sandbox_id=endpoint.sandbox_id, name=endpoint.name,
         dns_names=dns_names(endpoint, sandbox) if sandbox else (endpoint.name,),
-        ipv4=ipaddress.IPv4Interface(endpoint.ipv4) if endpoint.ipv4 else None,
-        ipv6=ipaddress.IPv6Interface(endpoint.ipv6) if endpoint.ipv6 else None,
+        ipv4=endpoint.ipv4, ipv6=endpoint.ipv6,
         mac=endpoint.mac, order=endpoint.created_seq)
 
 
@@ -71,7 +69,7 @@ async def connect(ctl: Controller, network: NetworkRecord, sandbox: SandboxRecor
     await set_default_routes(ctl, sandbox)
     log.info("endpoint connected", extra={
         "network": network.name, "sandbox": sandbox.name, "endpoint": short_id(endpoint.id),
-        "ifname": endpoint.ifname, "ipv4": endpoint.ipv4, "ipv6": endpoint.ipv6})
+        "ifname": endpoint.ifname, "ipv4": str(endpoint.ipv4 or ""), "ipv6": str(endpoint.ipv6 or "")})
     await ctl.events.publish(events.EndpointJoined(network_ref(network), endpoint_ref(endpoint, sandbox)))
     return endpoint
 
@@ -87,8 +85,7 @@ async def plumb(ctl: Controller, network: NetworkRecord, sandbox: SandboxRecord,
     driver = await ctl.registry.load_driver(network.driver)
     config = EndpointConfig(
         nid=network.id, eid=endpoint.id,
-        ipv4=ipaddress.IPv4Interface(endpoint.ipv4) if endpoint.ipv4 else None,
-        ipv6=ipaddress.IPv6Interface(endpoint.ipv6) if endpoint.ipv6 else None,
+        ipv4=endpoint.ipv4, ipv6=endpoint.ipv6,
         mac=mac or endpoint.mac, options=endpoint.driver_opts,
     )
     info = await ctl.run(driver.create_endpoint, config)
@@ -97,8 +94,7 @@ async def plumb(ctl: Controller, network: NetworkRecord, sandbox: SandboxRecord,
     path = ctl.netns_path(sandbox)
     join: JoinInfo = await ctl.run(driver.join, network.id, endpoint.id, SandboxInfo(sandbox.id, path))
     undo.push_async_callback(ctl.attempt, driver.leave, network.id, endpoint.id)
-    endpoint.gateway_v4 = str(join.gateway_v4) if join.gateway_v4 else None
-    endpoint.gateway_v6 = str(join.gateway_v6) if join.gateway_v6 else None
+    endpoint.gateway_v4, endpoint.gateway_v6 = join.gateway_v4, join.gateway_v6
     if join.src_name is None:
         return
     if endpoint.ifname is None:
@@ -106,7 +102,7 @@ async def plumb(ctl: Controller, network: NetworkRecord, sandbox: SandboxRecord,
     ctl.store.put("endpoint", endpoint)
     attachment = Attachment(
         eid=endpoint.id, src_name=join.src_name, ifname=endpoint.ifname, mac=endpoint.mac, mtu=join.mtu,
-        addresses=tuple(ipaddress.ip_interface(a) for a in (endpoint.ipv4, endpoint.ipv6) if a),
+        addresses=tuple(a for a in (endpoint.ipv4, endpoint.ipv6) if a),
         routes=tuple((str(r.destination), str(r.next_hop) if r.next_hop else None) for r in join.static_routes),
     )
     await ctl.run(ctl.sandbox_kernel.attach, path, attachment)
@@ -122,8 +118,7 @@ async def set_default_routes(ctl: Controller, sandbox: SandboxRecord) -> None:
     for attr in ("gateway_v4", "gateway_v6"):
         first = next((e for e in endpoints if getattr(e, attr) and e.ifname), None)
         if first is not None:
-            gateway = ipaddress.ip_address(getattr(first, attr))
-            await ctl.run(ctl.sandbox_kernel.set_default_route, path, first.id, gateway)
+            await ctl.run(ctl.sandbox_kernel.set_default_route, path, first.id, getattr(first, attr))
 
 
 async def disconnect(ctl: Controller, network: NetworkRecord, sandbox: SandboxRecord) -> None:

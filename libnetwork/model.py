@@ -8,8 +8,13 @@ restarted daemon can rebuild the kernel state from them alone.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass
@@ -17,10 +22,10 @@ class PoolRecord:
     """One IPAM pool of a network, with what was allocated from it."""
 
     pool_id: str
-    subnet: str
-    gateway: str | None = None          # "172.18.0.1/16"
-    ip_range: str | None = None
-    aux_addresses: dict[str, str] = field(default_factory=dict)
+    subnet: IPNetwork
+    gateway: IPInterface | None = None          # 172.18.0.1/16
+    ip_range: IPNetwork | None = None
+    aux_addresses: dict[str, IPAddress] = field(default_factory=dict)
     # The subnet config exactly as the user gave it, echoed back by inspect.
     user_config: dict[str, Any] | None = None
     # The IPAM driver's address space the pool came from.
@@ -65,8 +70,8 @@ class EndpointRecord:
     name: str                            # the sandbox name, as Docker's endpoint name
     ifname: str | None = None            # eth0, eth1, ... inside the sandbox
     mac: str | None = None
-    ipv4: str | None = None              # "172.18.0.2/16"
-    ipv6: str | None = None
+    ipv4: ipaddress.IPv4Interface | None = None      # 172.18.0.2/16
+    ipv6: ipaddress.IPv6Interface | None = None
     ipv4_pool_id: str | None = None
     ipv6_pool_id: str | None = None
     aliases: list[str] = field(default_factory=list)
@@ -74,8 +79,8 @@ class EndpointRecord:
     driver_opts: dict[str, str] = field(default_factory=dict)
     # As the user asked (Docker echoes IPAMConfig back in inspect).
     ipam_config: dict[str, Any] = field(default_factory=dict)
-    gateway_v4: str | None = None
-    gateway_v6: str | None = None
+    gateway_v4: ipaddress.IPv4Address | None = None
+    gateway_v6: ipaddress.IPv6Address | None = None
     # Ports published on this endpoint as bound (PortBinding fields), so a
     # restart takes the same host ports again.
     published: list[dict[str, Any]] = field(default_factory=list)

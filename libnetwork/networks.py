@@ -9,7 +9,6 @@ start rolls back.  The caller holds the network's lock.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 from typing import TYPE_CHECKING
 
@@ -92,9 +91,7 @@ async def create(ctl: Controller, request: NetworkCreate, nid: str, *, predefine
 def network_config(record: NetworkRecord) -> NetworkConfig:
     def subnets(pools: list[PoolRecord]) -> tuple[SubnetData, ...]:
         return tuple(SubnetData(
-            subnet=ipaddress.ip_network(p.subnet),
-            gateway=ipaddress.ip_interface(p.gateway) if p.gateway else None,
-            aux_addresses={k: ipaddress.ip_address(v) for k, v in p.aux_addresses.items()},
+            subnet=p.subnet, gateway=p.gateway, aux_addresses=dict(p.aux_addresses),
             address_space=p.address_space,
         ) for p in pools)
 

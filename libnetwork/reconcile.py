@@ -20,7 +20,7 @@ from . import endpoints, events, networks, sandboxes
 from .drivers.api import Restorable
 from .errors import CnmError
 from .ipam.api import GATEWAY_ADDRESS_TYPE, REQUEST_ADDRESS_TYPE, AddressRequest, PoolRequest
-from .model import NetworkRecord, SandboxRecord
+from .model import IPAddress, NetworkRecord, SandboxRecord
 
 if TYPE_CHECKING:
     from .controller import Controller
@@ -113,20 +113,19 @@ async def _replay_pools(ctl: Controller, networks: list[NetworkRecord]) -> None:
     for _, network, ipam, v6, pool in replays:
         try:
             await ctl.run(ipam.request_pool, PoolRequest(
-                address_space=pool.address_space, pool=ipaddress.ip_network(pool.subnet),
-                sub_pool=ipaddress.ip_network(pool.ip_range) if pool.ip_range else None,
+                address_space=pool.address_space, pool=pool.subnet, sub_pool=pool.ip_range,
                 options=network.ipam_options or {}, v6=v6))
         except CnmError as err:
-            log.error("pool restore failed", extra={"network": network.name, "pool": pool.subnet, "error": err.message})
+            log.error("pool restore failed", extra={"network": network.name, "pool": str(pool.subnet), "error": err.message})
     for _, network, ipam, v6, pool in replays:
-        addresses = [(a, {}) for a in pool.aux_addresses.values()]
+        addresses: list[tuple[IPAddress, dict[str, str]]] = [(a, {}) for a in pool.aux_addresses.values()]
         if pool.gateway:
-            addresses.append((str(ipaddress.ip_interface(pool.gateway).ip), {REQUEST_ADDRESS_TYPE: GATEWAY_ADDRESS_TYPE}))
+            addresses.append((pool.gateway.ip, {REQUEST_ADDRESS_TYPE: GATEWAY_ADDRESS_TYPE}))
         for address, options in addresses:
             try:
-                await ctl.run(ipam.request_address, AddressRequest(pool.pool_id, ipaddress.ip_address(address), options))
+                await ctl.run(ipam.request_address, AddressRequest(pool.pool_id, address, options))
             except CnmError as err:
-                log.error("address restore failed", extra={"network": network.name, "address": address, "error": err.message})
+                log.error("address restore failed", extra={"network": network.name, "address": str(address), "error": err.message})
 
 
 async def _restore_sandbox_namespace(ctl: Controller, sandbox) -> None:

@@ -13,7 +13,6 @@ them.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import TYPE_CHECKING, Iterable
 
 from . import etcfiles, events
@@ -144,8 +143,8 @@ class SandboxResolvers:
     def _endpoint_names(endpoint: EndpointRecord, sandbox: SandboxRecord) -> EndpointNames:
         return EndpointNames(
             names=dns_names(endpoint, sandbox),
-            ipv4=ipaddress.IPv4Interface(endpoint.ipv4).ip if endpoint.ipv4 else None,
-            ipv6=ipaddress.IPv6Interface(endpoint.ipv6).ip if endpoint.ipv6 else None)
+            ipv4=endpoint.ipv4.ip if endpoint.ipv4 else None,
+            ipv6=endpoint.ipv6.ip if endpoint.ipv6 else None)
 
     def _upstreams(self, sandbox: SandboxRecord, host: etcfiles.ResolvConf):
         return upstreams(host, self._ctl.settings.dns, sandbox.dns)
@@ -172,7 +171,7 @@ class SandboxResolvers:
                 network = ctl.networks.get(endpoint.network_id)
                 if network is not None and network.is_default_bridge and endpoint.ipv4:
                     names = [alias, target.hostname] + ([target.name] if alias != target.name else [])
-                    entries.append((str(ipaddress.ip_interface(endpoint.ipv4).ip), list(dict.fromkeys(names))))
+                    entries.append((str(endpoint.ipv4.ip), list(dict.fromkeys(names))))
         return entries
 
     def check_links(self, links: Iterable[str], attachments: Iterable[NetworkAttachment]) -> None:

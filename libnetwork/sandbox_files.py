@@ -8,7 +8,6 @@ has a resolver decides what resolv.conf says).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from typing import TYPE_CHECKING
 
@@ -57,7 +56,7 @@ class SandboxFiles:
         for endpoint in endpoints:
             for address in (endpoint.ipv4, endpoint.ipv6):
                 if address:
-                    entries.append((str(ipaddress.ip_interface(address).ip), [record.hostname]))
+                    entries.append((str(address.ip), [record.hostname]))
         entries += ctl.dns.link_hosts(record)
         for extra in record.extra_hosts:
             host, _, address = extra.partition(":")

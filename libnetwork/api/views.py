@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import TYPE_CHECKING, Any
 
 from .. import portspec, publish
@@ -15,9 +14,9 @@ if TYPE_CHECKING:
 def _ipam_config(pool: PoolRecord) -> dict[str, Any]:
     if pool.user_config:
         return dict(pool.user_config)
-    config = {"Subnet": pool.subnet}
+    config = {"Subnet": str(pool.subnet)}
     if pool.gateway:
-        config["Gateway"] = str(ipaddress.ip_interface(pool.gateway).ip)
+        config["Gateway"] = str(pool.gateway.ip)
     return config
 
 
@@ -32,8 +31,8 @@ def network(ctl: Controller, record: NetworkRecord, detailed: bool = True) -> di
                 "Name": endpoint.name,
                 "EndpointID": endpoint.id,
                 "MacAddress": endpoint.mac or "",
-                "IPv4Address": endpoint.ipv4 or "",
-                "IPv6Address": endpoint.ipv6 or "",
+                "IPv4Address": str(endpoint.ipv4 or ""),
+                "IPv6Address": str(endpoint.ipv6 or ""),
             }
     options = dict(record.options)
     if record.is_default_bridge:
@@ -71,8 +70,7 @@ def network(ctl: Controller, record: NetworkRecord, detailed: bool = True) -> di
 
 def endpoint_settings(ctl: Controller, endpoint: EndpointRecord) -> dict[str, Any]:
     sandbox = ctl.sandboxes.get(endpoint.sandbox_id)
-    v4 = ipaddress.ip_interface(endpoint.ipv4) if endpoint.ipv4 else None
-    v6 = ipaddress.ip_interface(endpoint.ipv6) if endpoint.ipv6 else None
+    v4, v6 = endpoint.ipv4, endpoint.ipv6
     dns_names = []
     network = ctl.networks.get(endpoint.network_id)
     if network is not None and not network.predefined and sandbox is not None:
@@ -85,10 +83,10 @@ def endpoint_settings(ctl: Controller, endpoint: EndpointRecord) -> dict[str, An
         "DriverOpts": dict(endpoint.driver_opts) or None,
         "NetworkID": endpoint.network_id,
         "EndpointID": endpoint.id,
-        "Gateway": endpoint.gateway_v4 or "",
+        "Gateway": str(endpoint.gateway_v4 or ""),
         "IPAddress": str(v4.ip) if v4 else "",
         "IPPrefixLen": v4.network.prefixlen if v4 else 0,
-        "IPv6Gateway": endpoint.gateway_v6 or "",
+        "IPv6Gateway": str(endpoint.gateway_v6 or ""),
         "GlobalIPv6Address": str(v6.ip) if v6 else "",
         "GlobalIPv6PrefixLen": v6.network.prefixlen if v6 else 0,
         "DNSNames": dns_names or None,

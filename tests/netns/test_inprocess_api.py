@@ -28,7 +28,7 @@ SCRIPT = textwrap.dedent("""
             ping = subprocess.run(["nsenter", "--net=" + ctl.netns_path(a), "ping", "-c", "1", "-W", "2",
                                    "10.90.0.3"], capture_output=True)
             print(json.dumps({"ping": ping.returncode,
-                              "ips": [e.ipv4 for e in ctl.network_endpoints(net.id)]}))
+                              "ips": [str(e.ipv4) for e in ctl.network_endpoints(net.id)]}))
             for box in (a, b):
                 await ctl.delete_sandbox(box.id, force=True)
             await ctl.delete_network(net.id)

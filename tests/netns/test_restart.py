@@ -54,14 +54,13 @@ def test_restart_recreates_missing_kernel_objects(fresh_cnmd):
 
 
 def _offline_id(daemon, name):
-    import sqlite3
+    from libnetwork.store import Store
 
-    db = sqlite3.connect(os.path.join(daemon.data_root, "state.db"))
-    for (body,) in db.execute("SELECT body FROM records WHERE kind = 'sandbox'"):
-        record = json.loads(body)
-        if record["name"] == name:
-            return record["id"]
-    raise KeyError(name)
+    store = Store(daemon.data_root)
+    try:
+        return next(record.id for record in store.load("sandbox") if record.name == name)
+    finally:
+        store.close()
 
 
 def test_kill9_in_the_middle_of_connects(fresh_cnmd):

@@ -14,7 +14,9 @@ import sys
 import threading
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
+from ipaddress import (
+    IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network, ip_address, ip_interface, ip_network,
+)
 from typing import Any, TypeVar
 
 import pytest
@@ -55,17 +57,17 @@ def network(nid: str = "n1", **changes: Any) -> NetworkRecord:
     return dataclasses.replace(NetworkRecord(
         id=nid, name=f"net-{nid}", driver="bridge", created="2024-05-01T10:00:00Z",
         options={"com.docker.network.bridge.name": "br-x"}, labels={"a": "b"},
-        ipv4_pools=[PoolRecord(pool_id="LocalDefault/172.18.0.0/16", subnet="172.18.0.0/16",
-                               gateway="172.18.0.1/16", aux_addresses={"h": "172.18.0.9"},
+        ipv4_pools=[PoolRecord(pool_id="LocalDefault/172.18.0.0/16", subnet=ip_network("172.18.0.0/16"),
+                               gateway=ip_interface("172.18.0.1/16"), aux_addresses={"h": ip_address("172.18.0.9")},
                                user_config={"Subnet": "172.18.0.0/16"})],
-        ipv6_pools=[PoolRecord(pool_id="p6", subnet="fd00::/64", gateway="fd00::1/64")],
+        ipv6_pools=[PoolRecord(pool_id="p6", subnet=ip_network("fd00::/64"), gateway=ip_interface("fd00::1/64"))],
         ready=True), **changes)
 
 
 def endpoint(eid: str = "e1") -> EndpointRecord:
     return EndpointRecord(id=eid, network_id="n1", sandbox_id="s1", name="web", ifname="eth0",
-                          mac="02:42:ac:12:00:02", ipv4="172.18.0.2/16", ipv6="fd00::2/64", aliases=["www"],
-                          ipam_config={"IPv4Address": "172.18.0.2"}, gateway_v4="172.18.0.1",
+                          mac="02:42:ac:12:00:02", ipv4=IPv4Interface("172.18.0.2/16"), ipv6=IPv6Interface("fd00::2/64"), aliases=["www"],
+                          ipam_config={"IPv4Address": "172.18.0.2"}, gateway_v4=IPv4Address("172.18.0.1"),
                           published=[{"proto": "tcp", "host_ip": "0.0.0.0", "host_port": 8080, "port": 80}],
                           created_seq=1, ready=True)
 
@@ -396,7 +398,7 @@ def old_store_file(data_root: Any, rows: list[tuple[str, str, dict[str, Any]]]) 
     for kind, rid, body in rows:
         db.execute("INSERT INTO records(kind, id, body) VALUES (?, ?, ?) "
                    "ON CONFLICT(kind, id) DO UPDATE SET body = excluded.body",
-                   (kind, rid, json.dumps(body, separators=(",", ":"))))
+                   (kind, rid, json.dumps(body, separators=(",", ":"), default=str)))
     db.close()
 
 
