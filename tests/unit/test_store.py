@@ -25,7 +25,9 @@ from libnetwork.store import (
     Compacted,
     EventType,
     KeyNotFound,
+    KVStore,
     MemoryStore,
+    RecordStore,
     RevisionMismatch,
     Scope,
     SQLiteStore,
@@ -84,6 +86,14 @@ def test_errors_are_the_projects_with_their_status() -> None:
     assert issubclass(KeyNotFound, errors.NotFound) and KeyNotFound("k").status == 404
     assert issubclass(RevisionMismatch, errors.Conflict) and RevisionMismatch("k", 1, 2).status == 409
     assert issubclass(Compacted, errors.Conflict)
+
+
+def test_local_stores_offer_both_surfaces(store: LocalStore) -> None:
+    # Checked by mypy: the local stores implement the contract's protocols.
+    kv: KVStore = store.kv
+    records: RecordStore = store
+    assert kv.scope is Scope.LOCAL and records is store
+    assert MemoryStore(Scope.GLOBAL).kv.scope is Scope.GLOBAL
 
 
 def test_put_and_get_track_revisions(store: LocalStore) -> None:
