@@ -368,6 +368,13 @@ def test_records_round_trip_by_kind(store: LocalStore) -> None:
     assert [n.id for n in store.load("network")] == ["n1"]
 
 
+def test_a_record_that_does_not_decode_is_named(store: LocalStore) -> None:
+    store.put_key("sandbox/s9", b'{"id": "s9", "name": "c", "hostname": "c", "created": "t", "netns_path": "/p", '
+                                b'"port_bindings": {"80/tcp": [{"HostPort": 8080}]}}')
+    with pytest.raises(codec.BadRecord, match=r"sandbox/s9: .*port_bindings"):
+        list(store.load("sandbox"))
+
+
 def test_load_lets_the_caller_write_while_walking(store: LocalStore) -> None:
     for i in range(3):
         store.put("endpoint", endpoint(f"e{i}"))
