@@ -180,7 +180,8 @@ class KVStore(Protocol):
 
 
 class Record(Protocol):
-    id: str
+    @property
+    def id(self) -> str: ...
 
 
 class RecordStore(Protocol):

@@ -65,27 +65,45 @@ _STAND_INS: dict[frozenset[type], type] = {
     frozenset({ipaddress.IPv4Network, ipaddress.IPv6Network}): _AnyNetwork,
 }
 
-_PARSERS: dict[type, Callable[[str], Any]] = {
-    _AnyAddress: ipaddress.ip_address,
-    _AnyInterface: ipaddress.ip_interface,
-    _AnyNetwork: ipaddress.ip_network,
-    **{cls: cls for cls in _IP_TYPES},
+# The (IPv4, IPv6) classes behind each stand-in: the text tells the family
+# (only IPv6 has colons), cheaper than ip_network's try-v4-then-v6.
+_FAMILIES: dict[type, tuple[type, type]] = {
+    _AnyAddress: (ipaddress.IPv4Address, ipaddress.IPv6Address),
+    _AnyInterface: (ipaddress.IPv4Interface, ipaddress.IPv6Interface),
+    _AnyNetwork: (ipaddress.IPv4Network, ipaddress.IPv6Network),
 }
+
+
+# ipaddress parses and prints slowly (several microseconds an address, more
+# than msgspec takes for a whole record), and records repeat the same
+# subnets and gateways: both directions are cached.  The objects are
+# immutable, so sharing them is safe; typed=True keeps an interface and an
+# address of the same text apart.
+@functools.lru_cache(maxsize=8192, typed=True)
+def _text(obj: Any) -> str:
+    return str(obj)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse(cls: type, text: str) -> Any:
+    family = _FAMILIES.get(cls)
+    if family is not None:
+        cls = family[1] if ":" in text else family[0]
+    return cls(text)
 
 
 def _enc_hook(obj: Any) -> Any:
     if isinstance(obj, _IP_TYPES):
-        return str(obj)
+        return _text(obj)
     raise NotImplementedError(f"cannot encode {type(obj).__name__}")
 
 
 def _dec_hook(cls: type, obj: Any) -> Any:
-    parse = _PARSERS.get(cls)
-    if parse is None:
+    if cls not in _FAMILIES and cls not in _IP_TYPES:
         raise NotImplementedError(f"cannot decode {cls.__name__}")
     if not isinstance(obj, str):
         raise ValueError(f"expected an address as a string, got {type(obj).__name__}")
-    return parse(obj)
+    return _parse(cls, obj)
 
 
 _ENCODER = msgspec.json.Encoder(enc_hook=_enc_hook)

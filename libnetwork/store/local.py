@@ -61,9 +61,9 @@ class LocalStore(abc.ABC):
     @abc.abstractmethod
     def _close(self) -> None: ...
 
-    def _values(self, prefix: str) -> list[bytes]:
+    def _items(self, prefix: str) -> list[tuple[str, bytes]]:
         """``_range`` without the revisions, for loading records in bulk; a subclass may make it cheaper."""
-        return [kv.value for kv in self._range(prefix).entries]
+        return [(kv.key, kv.value) for kv in self._range(prefix).entries]
 
     # -- key-value, synchronous (LocalKV awaits nothing) -------------------------
 
@@ -102,9 +102,15 @@ class LocalStore(abc.ABC):
     def load(self, kind: str) -> Iterator[Any]:
         cls = model.RECORD_TYPES[kind]
         with self._lock:
-            values = self._values(kind_prefix(kind))
+            items = self._items(kind_prefix(kind))
         # Decoded up front: a caller may write while it walks the records.
-        return iter([codec.decode(value, cls) for value in values])
+        records: list[Any] = []
+        for key, value in items:
+            try:
+                records.append(codec.decode(value, cls))
+            except codec.BadRecord as err:
+                raise codec.BadRecord(f"{key}: {err.message}") from err
+        return iter(records)
 
     def close(self) -> None:
         self._hub.close()

@@ -87,14 +87,14 @@ class SQLiteStore(LocalStore):
             self._db.execute("COMMIT")
         return Listing(tuple(KeyValue(*row) for row in rows), revision)
 
-    def _values(self, prefix: str) -> list[bytes]:
+    def _items(self, prefix: str) -> list[tuple[str, bytes]]:
         end = prefix_end(prefix)
         if end is None:
-            rows = self._db.execute("SELECT value FROM kv WHERE key >= ? ORDER BY create_revision", (prefix,))
+            rows = self._db.execute("SELECT key, value FROM kv WHERE key >= ? ORDER BY create_revision", (prefix,))
         else:
-            rows = self._db.execute("SELECT value FROM kv WHERE key >= ? AND key < ? ORDER BY create_revision",
+            rows = self._db.execute("SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY create_revision",
                                     (prefix, end))
-        return [value for (value,) in rows]
+        return rows.fetchall()
 
     def _write(self, key: str, value: bytes, expect_revision: int | None) -> KeyValue:
         db = self._db

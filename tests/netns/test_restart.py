@@ -58,9 +58,42 @@ def _offline_id(daemon, name):
 
     store = Store(daemon.data_root)
     try:
-        return next(record.id for record in store.load("sandbox") if record.name == name)
+        for record in store.load("sandbox"):
+            if record.name == name:
+                return record.id
     finally:
         store.close()
+    raise KeyError(name)
+
+
+def test_upgrade_from_the_first_store_keeps_everything(fresh_cnmd):
+    """A state.db the first store wrote (one JSON body per kind and id) is migrated at start."""
+    d = fresh_cnmd
+    d.cnm("network", "create", "--subnet", "10.45.0.0/24", "--ipv6", "--subnet", "fd45::/64", "old")
+    d.cnm("sandbox", "create", "--name", "o1", "--network", "old", "-p", "8080:80")
+    d.cnm("sandbox", "create", "--name", "o2", "--network", "old")
+    before = _state(d)
+    assert d.stop() == 0
+    _as_first_store_wrote_it(os.path.join(d.data_root, "state.db"))
+    d.start()
+    assert _state(d) == before
+    d.run_in_sandbox("o1", "ping", "-c", "1", "-W", "2", before[1]["o2"]["Networks"]["old"]["IPAddress"])
+
+
+def _as_first_store_wrote_it(path):
+    import sqlite3
+
+    db = sqlite3.connect(path, isolation_level=None)
+    rows = db.execute("SELECT key, value FROM kv ORDER BY create_revision").fetchall()
+    db.execute("DROP TABLE kv")
+    db.execute("DROP TABLE meta")
+    db.execute("CREATE TABLE records (kind TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, "
+               "PRIMARY KEY (kind, id))")
+    for key, value in rows:
+        kind, rid = key.split("/", 1)
+        db.execute("INSERT INTO records(kind, id, body) VALUES (?, ?, ?)", (kind, rid, value.decode()))
+    db.execute("PRAGMA user_version = 0")
+    db.close()
 
 
 def test_kill9_in_the_middle_of_connects(fresh_cnmd):

@@ -27,7 +27,9 @@ from libnetwork.store import (
     Compacted,
     EventType,
     KeyNotFound,
+    KVStore,
     MemoryStore,
+    RecordStore,
     RevisionMismatch,
     Scope,
     SQLiteStore,
@@ -86,6 +88,14 @@ def test_errors_are_the_projects_with_their_status() -> None:
     assert issubclass(KeyNotFound, errors.NotFound) and KeyNotFound("k").status == 404
     assert issubclass(RevisionMismatch, errors.Conflict) and RevisionMismatch("k", 1, 2).status == 409
     assert issubclass(Compacted, errors.Conflict)
+
+
+def test_local_stores_offer_both_surfaces(store: LocalStore) -> None:
+    # Checked by mypy: the local stores implement the contract's protocols.
+    kv: KVStore = store.kv
+    records: RecordStore = store
+    assert kv.scope is Scope.LOCAL and records is store
+    assert MemoryStore(Scope.GLOBAL).kv.scope is Scope.GLOBAL
 
 
 def test_put_and_get_track_revisions(store: LocalStore) -> None:
@@ -358,6 +368,13 @@ def test_records_round_trip_by_kind(store: LocalStore) -> None:
     store.delete("network", "n2")
     store.delete("network", "n2")                       # gone already: fine
     assert [n.id for n in store.load("network")] == ["n1"]
+
+
+def test_a_record_that_does_not_decode_is_named(store: LocalStore) -> None:
+    store.put_key("sandbox/s9", b'{"id": "s9", "name": "c", "hostname": "c", "created": "t", "netns_path": "/p", '
+                                b'"port_bindings": {"80/tcp": [{"HostPort": 8080}]}}')
+    with pytest.raises(codec.BadRecord, match=r"sandbox/s9: .*port_bindings"):
+        list(store.load("sandbox"))
 
 
 def test_load_lets_the_caller_write_while_walking(store: LocalStore) -> None:
