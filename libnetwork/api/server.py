@@ -260,8 +260,14 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
 )
 
 
-def build_app(controller: Controller) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware], client_max_size=4 * 1024 * 1024)
+def build_app(controller: Controller, *, metrics: bool = False) -> web.Application:
+    middlewares: list = [errors_middleware]
+    if metrics:
+        from .. import metrics as metrics_
+
+        # Outermost: it sees the status errors_middleware made of an exception.
+        middlewares.insert(0, metrics_.middleware)
+    app = web.Application(middlewares=middlewares, client_max_size=4 * 1024 * 1024)
     app[CONTROLLER] = controller
     event_log = EventLog()
     # Subscribed here, after the controller started: like dockerd, no events for
