@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .. import __version__
+from .. import __version__, lookup
 from ..errors import CnmError, InvalidParameter
 from ..eventlog import EventLog
 from . import events, filters, parse, swarm, system, views
@@ -170,7 +170,13 @@ async def list_networks(request: web.Request) -> web.Response:
 async def inspect_network(request: web.Request) -> web.Response:
     ctl = _ctl(request)
     _flag(request, "verbose")
-    return _json(views.network(ctl, ctl.find_network(request.match_info["id"])))
+    term, scope = request.match_info["id"], request.query.get("scope", "")
+    if scope:
+        # dockerd looks only among the networks of that scope: another scope's is not found.
+        record = lookup.find_network([n for n in ctl.networks.values() if n.scope == scope], term)
+    else:
+        record = ctl.find_network(term)
+    return _json(views.network(ctl, record))
 
 
 async def create_network(request: web.Request) -> web.Response:
