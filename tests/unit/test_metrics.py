@@ -1,14 +1,16 @@
-"""Metrics without a daemon: DNS counts exported at scrape time, request latency by route template."""
+"""Metrics without a daemon: DNS counts exported at scrape time, request latency by route template, the flag."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from types import SimpleNamespace
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
-from libnetwork import events, metrics
+from libnetwork import daemon, events, metrics
 from libnetwork.api.server import build_app
 
 
@@ -77,3 +79,24 @@ def test_event_counts_tell_local_from_remote():
     metrics.count_event(events.EndpointJoined(net, ep))
     metrics.count_event(events.EndpointJoined(net, ep, source="node-7"))
     assert (value("local"), value("remote")) == (local + 1, remote + 1)
+
+
+@pytest.mark.parametrize("text, address", [
+    ("127.0.0.1:9323", ("127.0.0.1", 9323)), ("[::1]:9323", ("::1", 9323)), (":9323", ("", 9323)),
+])
+def test_metrics_addr_flag(text, address):
+    assert daemon.parse_args(["--metrics-addr", text]).metrics_addr == address
+    assert daemon.parse_args([]).metrics_addr is None
+
+
+@pytest.mark.parametrize("text", ["9323", "localhost", "host:port", "1.2.3.4:70000"])
+def test_metrics_addr_flag_errors(text, capsys):
+    with pytest.raises(SystemExit):
+        daemon.parse_args(["--metrics-addr", text])
+    assert "expected HOST:PORT" in capsys.readouterr().err
+
+
+def test_metrics_addr_in_the_config_file(tmp_path):
+    config = tmp_path / "daemon.json"
+    config.write_text(json.dumps({"metrics-addr": "127.0.0.1:9400"}))
+    assert daemon.parse_args(["--config-file", str(config)]).metrics_addr == ("127.0.0.1", 9400)
