@@ -54,21 +54,26 @@ def render(event: Event) -> Message:
 
 
 class Stream:
-    """One reader's queue of messages that arrive after it subscribed."""
+    """One reader's queue of messages that arrive after it subscribed; None when the log ends it."""
 
     def __init__(self, log_: EventLog, include: Callable[[Message], bool], size: int):
         self._log = log_
         self.include = include
-        self.queue: asyncio.Queue[Message] = asyncio.Queue(size)
+        self.limit = size
+        # Unbounded so the end of the stream always fits; ``offer`` keeps the limit.
+        self.queue: asyncio.Queue[Message | None] = asyncio.Queue()
         self.dropped = 0
 
     def offer(self, message: Message) -> None:
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
+        if self.queue.qsize() >= self.limit:
             if not self.dropped:
                 log.warning("events reader too slow, dropping events", extra={"queued": self.queue.qsize()})
             self.dropped += 1
+            return
+        self.queue.put_nowait(message)
+
+    def end(self) -> None:
+        self.queue.put_nowait(None)
 
     def close(self) -> None:
         self._log.unsubscribe(self)
@@ -88,8 +93,12 @@ class EventLog:
         if self._detach is not None:
             self._detach()
             self._detach = None
+        self.end_streams()
+
+    def end_streams(self) -> None:
+        """Tell every reader the stream is over (the daemon is stopping)."""
         for stream in list(self._streams):
-            stream.close()
+            stream.end()
 
     @property
     def subscribers(self) -> int:

@@ -134,7 +134,7 @@ async def get_events(request: web.Request) -> web.StreamResponse:
                     log.debug("events reader went away", extra={"path": request.path})
                     return response
                 continue
-            if until is not None and message["timeNano"] > until:
+            if message is None or (until is not None and message["timeNano"] > until):
                 break
             await response.write(encode(message))
         await response.write_eof()

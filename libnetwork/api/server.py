@@ -281,9 +281,14 @@ def build_app(controller: Controller, *, metrics: bool = False) -> web.Applicati
     event_log.attach(controller.events)
     app[events.EVENT_LOG] = event_log
 
+    async def end_streams(_: web.Application) -> None:
+        # Before aiohttp waits for running handlers: an open /events would hold the shutdown.
+        event_log.end_streams()
+
     async def detach(_: web.Application) -> None:
         event_log.detach()
 
+    app.on_shutdown.append(end_streams)
     app.on_cleanup.append(detach)
     app.on_response_prepare.append(_standard_headers)
     for method, path, handler in ROUTES:

@@ -119,3 +119,18 @@ def test_until_in_the_future_streams_then_ends(cnmd):
     assert out.split() == ["create"]
     assert time.time() >= until - 0.1
     cnmd.docker("network", "rm", "fu-net")
+
+
+def test_an_open_stream_does_not_hold_the_daemon_stop(fresh_cnmd):
+    process = subprocess.Popen(["docker", "events"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=_docker_env(fresh_cnmd))
+    try:
+        _wait_listeners(fresh_cnmd, 1)
+        start = time.monotonic()
+        assert fresh_cnmd.stop() == 0
+        assert time.monotonic() - start < 5
+        assert process.wait(5) == 0  # the stream ended, as when dockerd stops
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "daemon stopped" in fresh_cnmd.log()

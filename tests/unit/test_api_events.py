@@ -179,3 +179,14 @@ def test_a_reader_that_goes_away_is_unsubscribed():
         assert log.subscribers == 0
 
     asyncio.run(_with_client(body))
+
+
+def test_a_slow_reader_loses_events_and_still_gets_the_end():
+    log = EventLog(queue_size=2)
+    _, stream = log.subscribe(None, None, _everything)
+    for _ in range(5):
+        log.record(events.NetworkCreated(NET))
+    log.end_streams()
+    assert stream.dropped == 3
+    assert [stream.queue.get_nowait() is None for _ in range(3)] == [False, False, True]
+    stream.close()
