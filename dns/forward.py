@@ -31,6 +31,7 @@ from typing import Callable, Mapping
 from .answer import error
 from .api import MAX_CONCURRENT_FORWARDS, MAX_UPSTREAMS, UPSTREAM_TIMEOUT, Forwarding, Upstream
 from .sockets import ResolverSockets, open_socket
+from .stats import QueryCounts
 
 log = logging.getLogger("cnmd.dns")
 
@@ -71,6 +72,8 @@ class Forwarder:
         self._tasks: set[asyncio.Task] = set()
         self._last_refused_log = 0.0
         self._last_failure_log = 0.0
+        # From the client's question to the answer relayed (refusals included); on the loop only.
+        self.counts = {"udp": QueryCounts("udp", "forwarded"), "tcp": QueryCounts("tcp", "forwarded")}
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -119,28 +122,35 @@ class Forwarder:
         self._loop.call_soon_threadsafe(self._start_udp, sid, listener, data, client)
 
     def _start_udp(self, sid: str, listener: socket.socket, data: bytes, client: tuple) -> None:
+        start = time.perf_counter_ns()
         if not self._admit():
-            self._send(listener, error(data, RCODE_REFUSED), client)
+            self._send(listener, self._counted("udp", start, error(data, RCODE_REFUSED)), client)
             return
-        task = self._loop.create_task(self._relay_udp(sid, listener, data, client))
+        task = self._loop.create_task(self._relay_udp(sid, listener, data, client, start))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _relay_udp(self, sid: str, listener: socket.socket, data: bytes, client: tuple) -> None:
+    async def _relay_udp(self, sid: str, listener: socket.socket, data: bytes, client: tuple, start: int) -> None:
         try:
             response = await self.resolve(sid, data, tcp=False)
         finally:
             self.outstanding -= 1
-        self._send(listener, response, client)
+        self._send(listener, self._counted("udp", start, response), client)
 
     async def forward_tcp(self, sid: str, data: bytes) -> bytes | None:
         """For the TCP server: the upstream's answer (over TCP), or an error response."""
+        start = time.perf_counter_ns()
         if not self._admit():
-            return error(data, RCODE_REFUSED)
+            return self._counted("tcp", start, error(data, RCODE_REFUSED))
         try:
-            return await self.resolve(sid, data, tcp=True)
+            return self._counted("tcp", start, await self.resolve(sid, data, tcp=True))
         finally:
             self.outstanding -= 1
+
+    def _counted(self, transport: str, start: int, response: bytes | None) -> bytes | None:
+        if response is not None and len(response) >= 4:
+            self.counts[transport].count(response[3], time.perf_counter_ns() - start)
+        return response
 
     def _admit(self) -> bool:
         if self.outstanding >= self.max_concurrent:

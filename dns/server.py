@@ -17,6 +17,7 @@ import logging
 from .api import MAX_CONCURRENT_FORWARDS, UPSTREAM_TIMEOUT, SandboxNames
 from .forward import Forwarder
 from .sockets import ResolverSockets
+from .stats import QueryCounts
 from .tcp import TcpServers
 from .udp import UdpServer
 from .zone import SandboxView, Zones
@@ -82,6 +83,10 @@ class Resolver:
         """The sandbox is gone: its names are no one's answer any more."""
         if self._specs.pop(sid, None) is not None:
             self._udp.publish(self._zones.forget(sid))
+
+    def query_counts(self) -> list[QueryCounts]:
+        """Every serving path's counts, for a metrics collector to read at scrape time."""
+        return [self._udp.counts, self._tcp.counts, *self.forwarder.counts.values()]
 
     def view(self, sid: str) -> SandboxView | None:
         return self._zones.views.get(sid)

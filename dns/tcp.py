@@ -14,9 +14,11 @@ import contextlib
 import logging
 import socket
 import struct
+import time
 from typing import Awaitable, Callable, Mapping
 
 from .answer import FORWARD, respond
+from .stats import QueryCounts
 from .zone import SandboxView
 
 log = logging.getLogger("cnmd.dns")
@@ -32,6 +34,8 @@ class TcpServers:
         self._views = views
         self._forward = forward
         self._servers: dict[str, asyncio.AbstractServer] = {}
+        # Forwarded queries are the forwarder's to count.
+        self.counts = QueryCounts("tcp", "local")
 
     async def add(self, sid: str, sock: socket.socket) -> None:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -58,10 +62,13 @@ class TcpServers:
                 except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
                     return
                 view = self._views().get(sid)
+                start = time.perf_counter_ns()
                 try:
                     response = respond(view.answers if view is not None else _EMPTY, data, tcp=True)
                     if response is FORWARD:
                         response = await self._forward(sid, data)
+                    elif response is not None:
+                        self.counts.count(response[3], time.perf_counter_ns() - start)
                 except Exception:  # one bad query must not take the listener down
                     log.exception("dns tcp query failed", extra={"sandbox": sid[:12]})
                     return

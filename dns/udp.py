@@ -6,7 +6,9 @@ datagram endpoint, and it never waits behind control-plane work on the
 event loop.  The thread reads two mappings (socket -> sandbox, sandbox ->
 view) and a view's current snapshot of answers, each of which the event
 loop replaces whole on a change, so it takes no lock.  Questions that are
-not ours go to ``on_forward``.
+not ours go to ``on_forward``.  Answers are counted in ``counts`` (stats.py):
+a list increment per answer and one clock read per batch, so counting
+costs the hot path next to nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from typing import Callable, Mapping
 
 from .answer import FORWARD, respond_fixed
+from .stats import QueryCounts
 from .zone import SandboxView
 
 log = logging.getLogger("cnmd.dns")
@@ -48,6 +51,8 @@ class UdpServer:
         self._views: Mapping[str, SandboxView] = {}
         self._thread = threading.Thread(target=self._run, name="dns-udp", daemon=True)
         self._last_error_log = 0.0
+        # Written by the serving thread only.
+        self.counts = QueryCounts("udp", "local")
 
     def start(self) -> None:
         self._thread.start()
@@ -110,35 +115,46 @@ class UdpServer:
 
     def _serve(self, sock: socket.socket, sid: str, answers, cache: dict) -> None:
         recvfrom, sendto, cached = sock.recvfrom, sock.sendto, cache.get
-        for _ in range(_BATCH):
-            try:
-                data, addr = recvfrom(_RECV_SIZE)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return  # closed while a batch was under way
-            try:
-                # Most clients repeat the same few queries: the whole response
-                # (less the ID) is one lookup away.
-                tail = cached(data[2:])
-                if tail is not None:
-                    sendto(data[:2] + tail, addr)
-                    continue
-                response, fixed = respond_fixed(answers, data)
-                if response is None:
-                    continue
-                if response is FORWARD:
-                    self._on_forward(sid, sock, data, addr)
-                    continue
-                sendto(response, addr)
-                if fixed:
-                    if len(cache) >= _CACHE_LIMIT:
-                        cache.clear()
-                    cache[data[2:]] = response[2:]
-            except OSError:
-                continue  # the client went away (ICMP unreachable, full buffer): nothing to do
-            except Exception:  # a bug must cost one answer, never the serving thread
-                now = time.monotonic()
-                if now - self._last_error_log > 2:
-                    self._last_error_log = now
-                    log.exception("dns query failed", extra={"sandbox": sid[:12]})
+        rcodes = self.counts.rcodes
+        answered = 0
+        start = time.perf_counter_ns()
+        try:
+            for _ in range(_BATCH):
+                try:
+                    data, addr = recvfrom(_RECV_SIZE)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError:
+                    return  # closed while a batch was under way
+                try:
+                    # Most clients repeat the same few queries: the whole response
+                    # (less the ID) is one lookup away.
+                    tail = cached(data[2:])
+                    if tail is not None:
+                        sendto(data[:2] + tail, addr)
+                        rcodes[tail[1] & 0x0F] += 1
+                        answered += 1
+                        continue
+                    response, fixed = respond_fixed(answers, data)
+                    if response is None:
+                        continue
+                    if response is FORWARD:
+                        self._on_forward(sid, sock, data, addr)
+                        continue
+                    sendto(response, addr)
+                    rcodes[response[3] & 0x0F] += 1
+                    answered += 1
+                    if fixed:
+                        if len(cache) >= _CACHE_LIMIT:
+                            cache.clear()
+                        cache[data[2:]] = response[2:]
+                except OSError:
+                    continue  # the client went away (ICMP unreachable, full buffer): nothing to do
+                except Exception:  # a bug must cost one answer, never the serving thread
+                    now = time.monotonic()
+                    if now - self._last_error_log > 2:
+                        self._last_error_log = now
+                        log.exception("dns query failed", extra={"sandbox": sid[:12]})
+        finally:
+            if answered:
+                self.counts.count_batch(answered, time.perf_counter_ns() - start)

@@ -12,8 +12,15 @@ import os
 import resource
 import signal
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from . import __version__, daemonconfig, logs
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from .controller import Controller
 
 log = logging.getLogger("cnmd")
 
@@ -72,6 +79,14 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _address(text: str) -> tuple[str, int]:
+    """dockerd's --metrics-addr HOST:PORT ([v6]:PORT for IPv6)."""
+    try:
+        return daemonconfig.address(text)
+    except daemonconfig.ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _host(text: str) -> str:
     if not text.startswith("unix://"):
         raise argparse.ArgumentTypeError(f"unsupported host {text!r}: only unix:///path is served")
@@ -111,6 +126,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "default /run/docker/plugins, /etc/docker/plugins, /usr/lib/docker/plugins)")
     parser.add_argument("--plugin-timeout", type=_seconds, default=30.0, metavar="SECONDS",
                         help="how long a plugin may take to answer a call, and to come up (default %(default)s)")
+    parser.add_argument("--metrics-addr", type=_address, default=None, metavar="HOST:PORT",
+                        help="serve Prometheus metrics at http://HOST:PORT/metrics (off by default)")
     parser.add_argument("--version", action="version", version=f"cnmd {__version__}")
     args = parser.parse_args(argv)
     args.config_values = {}
@@ -171,7 +188,9 @@ async def serve(args: argparse.Namespace) -> None:
         settings = dataclasses.replace(settings, plugin_dirs=tuple(args.plugin_dir))
     controller = Controller(settings)
     await controller.start()
-    runner = web.AppRunner(build_app(controller), access_log=None, handle_signals=False)
+    metrics_runner, stop_metrics = await _start_metrics(args, controller)
+    runner = web.AppRunner(build_app(controller, metrics=metrics_runner is not None), access_log=None,
+                           handle_signals=False)
     await runner.setup()
     os.makedirs(os.path.dirname(socket_path) or ".", exist_ok=True)
     if os.path.exists(socket_path):
@@ -190,10 +209,33 @@ async def serve(args: argparse.Namespace) -> None:
     await stop.wait()
     log.info("daemon stopping")
     await runner.cleanup()
+    if metrics_runner is not None:
+        await metrics_runner.cleanup()
+    stop_metrics()
     await controller.close()
     if os.path.exists(socket_path):
         os.unlink(socket_path)
     log.info("daemon stopped")
+
+
+async def _start_metrics(args: argparse.Namespace,
+                         controller: Controller) -> tuple[web.AppRunner | None, Callable[[], None]]:
+    """The metrics site when --metrics-addr asks for one, and what stops its feeds."""
+    if args.metrics_addr is None:
+        return None, lambda: None
+    from . import metrics
+
+    host, port = args.metrics_addr
+    unsubscribe = controller.events.subscribe(metrics.count_event)
+    unregister = metrics.register_dns(controller.dns.resolver.query_counts)
+    runner = await metrics.serve(host, port)
+    log.info("metrics served", extra={"address": f"http://{host}:{port}/metrics"})
+
+    def stop() -> None:
+        unsubscribe()
+        unregister()
+
+    return runner, stop
 
 
 def _reload_config(args: argparse.Namespace) -> None:

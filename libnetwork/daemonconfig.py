@@ -75,6 +75,15 @@ def _pools(value: Any) -> list[tuple[str, int]]:
     return pools
 
 
+def address(value: Any) -> tuple[str, int]:
+    """HOST:PORT, or [IPv6]:PORT, as dockerd's --metrics-addr."""
+    host, sep, port = _str(value).rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"invalid address {value!r}: expected HOST:PORT, e.g. 127.0.0.1:9323")
+    return host, int(port)
+
+
 def _strings(value: Any) -> list[str]:
     if not isinstance(value, list):
         raise ConfigError("expected a list of strings")
@@ -101,6 +110,7 @@ KEYS: dict[str, Key] = {
     "dns": Key("dns", _strings),
     "data-root": Key("data_root", _str),
     "exec-root": Key("exec_root", _str),
+    "metrics-addr": Key("metrics_addr", address),
     "log-level": Key("log_level", _str, reloadable=True),
     "debug": Key("debug", _bool, reloadable=True),
 }

@@ -1,4 +1,4 @@
-"""Docker's ``filters`` query parameter for network list and prune."""
+"""Docker's ``filters`` query parameter for network list, prune and events."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ LIST_FILTERS = {"dangling", "driver", "id", "label", "name", "scope", "type"}
 PRUNE_FILTERS = {"label", "label!", "until"}
 
 
-def parse(raw: str | None, accepted: set[str]) -> dict[str, list[str]]:
-    """Both encodings Docker accepts: {"k": {"v": true}} (Go CLI) and {"k": ["v"]} (docker-py)."""
+def parse(raw: str | None, accepted: set[str] | None) -> dict[str, list[str]]:
+    """Both encodings Docker accepts: {"k": {"v": true}} (Go CLI) and {"k": ["v"]} (docker-py).
+
+    ``accepted`` None takes any key (dockerd does not validate the events filters)."""
     if not raw:
         return {}
     try:
@@ -27,7 +29,7 @@ def parse(raw: str | None, accepted: set[str]) -> dict[str, list[str]]:
         raise InvalidParameter("invalid filter: expected an object")
     result = {}
     for key, values in data.items():
-        if key not in accepted:
+        if accepted is not None and key not in accepted:
             raise InvalidParameter(f"invalid filter '{key}'")
         if isinstance(values, dict):
             result[key] = [v for v, on in values.items() if on]

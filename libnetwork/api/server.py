@@ -6,16 +6,19 @@ Errors are turned into ``{"message": ...}`` with their status in one place
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import platform
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .. import __version__
+from .. import __version__, lookup
 from ..errors import CnmError, InvalidParameter
-from . import filters, parse, views
+from ..eventlog import EventLog
+from . import events, filters, parse, swarm, system, views
 
 if TYPE_CHECKING:
     from ..controller import Controller
@@ -25,6 +28,8 @@ log = logging.getLogger("cnmd.api")
 API_VERSION = "1.45"
 MIN_API_VERSION = "1.24"
 CONTROLLER = web.AppKey("controller", object)
+# nginx's "client closed request": never sent (no one is there), seen in metrics only.
+CLIENT_CLOSED = 499
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -34,6 +39,11 @@ def _version_tuple(text: str) -> tuple[int, ...]:
         return tuple(int(p) for p in text.split("."))
     except ValueError:
         raise InvalidParameter(f"invalid API version: {text}") from None
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 @web.middleware
@@ -47,22 +57,36 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             if _version_tuple(version) > _version_tuple(API_VERSION):
                 raise InvalidParameter(f"client version {version} is too new. Maximum supported API version is "
                                        f"{API_VERSION}")
-        response = await handler(request)
+        return await handler(request)
     except CnmError as err:
         log.debug("request failed", extra={"method": request.method, "path": request.path,
                                            "status": err.status, "error": err.message})
-        response = _error(err.status, err.message)
+        return _error(err.status, err.message)
     except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
-        response = _error(404, "page not found")
+        return _error(404, "page not found")
     except web.HTTPException:
         raise
+    except asyncio.CancelledError:
+        # The handler is cancelled when the daemon stops under it: not a failure of the request.
+        log.debug("request cancelled", extra={"method": request.method, "path": request.path})
+        raise
+    except ConnectionResetError as err:
+        if not _client_gone(request):
+            log.exception("request crashed", extra={"method": request.method, "path": request.path})
+            return _error(500, str(err) or type(err).__name__)
+        # The client hung up mid-request (a body cut short, a reply with no one to read it).
+        log.debug("client went away", extra={"method": request.method, "path": request.path, "error": str(err)})
+        return _error(CLIENT_CLOSED, "client closed the connection")
     except Exception as err:  # the daemon never dies on a request
         log.exception("request crashed", extra={"method": request.method, "path": request.path})
-        response = _error(500, str(err) or type(err).__name__)
+        return _error(500, str(err) or type(err).__name__)
+
+
+async def _standard_headers(request: web.Request, response: web.StreamResponse) -> None:
+    # On prepare rather than in a middleware, so streamed replies (/events) carry them too.
     response.headers["Api-Version"] = API_VERSION
     response.headers["Ostype"] = "linux"
     response.headers["Server"] = f"cnmd/{__version__} (linux)"
-    return response
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -129,6 +153,10 @@ async def version(request: web.Request) -> web.Response:
     })
 
 
+async def info(request: web.Request) -> web.Response:
+    return _json(system.info(_ctl(request), request.app[events.EVENT_LOG].subscribers))
+
+
 # -- networks --------------------------------------------------------------------
 
 async def list_networks(request: web.Request) -> web.Response:
@@ -142,7 +170,13 @@ async def list_networks(request: web.Request) -> web.Response:
 async def inspect_network(request: web.Request) -> web.Response:
     ctl = _ctl(request)
     _flag(request, "verbose")
-    return _json(views.network(ctl, ctl.find_network(request.match_info["id"])))
+    term, scope = request.match_info["id"], request.query.get("scope", "")
+    if scope:
+        # dockerd looks only among the networks of that scope: another scope's is not found.
+        record = lookup.find_network([n for n in ctl.networks.values() if n.scope == scope], term)
+    else:
+        record = ctl.find_network(term)
+    return _json(views.network(ctl, record))
 
 
 async def create_network(request: web.Request) -> web.Response:
@@ -212,6 +246,8 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/_ping", ping),
     ("HEAD", "/_ping", ping),
     ("GET", "/version", version),
+    ("GET", "/info", info),
+    ("GET", "/events", events.get_events),
     ("GET", "/networks", list_networks),
     ("GET", "/networks/", list_networks),
     ("POST", "/networks/create", create_network),
@@ -226,12 +262,35 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("DELETE", "/sandboxes/{id}", delete_sandbox),
     ("GET", "/containers/json", list_containers),
     ("GET", "/containers/{id}/json", inspect_container),
+    *swarm.ROUTES,
 )
 
 
-def build_app(controller: Controller) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware], client_max_size=4 * 1024 * 1024)
+def build_app(controller: Controller, *, metrics: bool = False) -> web.Application:
+    middlewares: list = [errors_middleware]
+    if metrics:
+        from .. import metrics as metrics_
+
+        # Outermost: it sees the status errors_middleware made of an exception.
+        middlewares.insert(0, metrics_.middleware)
+    app = web.Application(middlewares=middlewares, client_max_size=4 * 1024 * 1024)
     app[CONTROLLER] = controller
+    event_log = EventLog()
+    # Subscribed here, after the controller started: like dockerd, no events for
+    # the predefined networks or what a restart restores.
+    event_log.attach(controller.events)
+    app[events.EVENT_LOG] = event_log
+
+    async def end_streams(_: web.Application) -> None:
+        # Before aiohttp waits for running handlers: an open /events would hold the shutdown.
+        event_log.end_streams()
+
+    async def detach(_: web.Application) -> None:
+        event_log.detach()
+
+    app.on_shutdown.append(end_streams)
+    app.on_cleanup.append(detach)
+    app.on_response_prepare.append(_standard_headers)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
         app.router.add_route(method, "/v{version:[0-9.]+}" + path, handler)

@@ -8,7 +8,9 @@ controller calls every backend method from its one kernel worker thread.
 from __future__ import annotations
 
 import logging
+import time
 
+from .. import metrics
 from . import nftjson
 from .api import FirewallError, FirewallUnavailable, NetworkRules, PortRule, Ruleset
 
@@ -30,10 +32,13 @@ class NftFirewall:
                 "or run with --iptables=false") from None
         self._nft.set_json_output(True)
 
-    def _run(self, commands: list[dict]) -> dict:
+    def _run(self, commands: list[dict], operation: str) -> dict:
         if not commands:
             return {}
+        start = time.perf_counter()
         rc, output, error = self._nft.json_cmd({"nftables": commands})
+        metrics.FIREWALL_SECONDS.labels(operation).observe(time.perf_counter() - start)
+        metrics.FIREWALL_TRANSACTIONS.labels(operation, "ok" if rc == 0 else "error").inc()
         if rc != 0:
             raise FirewallError(f"nftables: {error.strip() or 'transaction failed'}")
         return output or {}
@@ -47,38 +52,38 @@ class NftFirewall:
 
     def setup(self) -> None:
         try:
-            self._run(nftjson.setup_batch())
+            self._run(nftjson.setup_batch(), "setup")
         except FirewallError as err:
             raise FirewallUnavailable(f"cannot set up the nftables ruleset: {err.message}") from None
 
     def add_network(self, rules: NetworkRules) -> None:
-        self._run(nftjson.add_batch(nftjson.network_elements(rules)))
+        self._run(nftjson.add_batch(nftjson.network_elements(rules)), "add_network")
 
     def remove_network(self, rules: NetworkRules) -> None:
-        self._run(nftjson.remove_batch(nftjson.network_elements(rules)))
+        self._run(nftjson.remove_batch(nftjson.network_elements(rules)), "remove_network")
 
     def isolate_port(self, port: str) -> None:
-        self._run(nftjson.add_batch([nftjson.isolated_element(port)]))
+        self._run(nftjson.add_batch([nftjson.isolated_element(port)]), "isolate_port")
 
     def release_port(self, port: str) -> None:
-        self._run(nftjson.remove_batch([nftjson.isolated_element(port)]))
+        self._run(nftjson.remove_batch([nftjson.isolated_element(port)]), "release_port")
 
     def add_ports(self, ports: tuple[PortRule, ...]) -> None:
-        self._run(nftjson.add_batch(e for p in ports for e in nftjson.port_elements(p)))
+        self._run(nftjson.add_batch(e for p in ports for e in nftjson.port_elements(p)), "add_ports")
 
     def remove_ports(self, ports: tuple[PortRule, ...]) -> None:
-        self._run(nftjson.remove_batch(e for p in ports for e in nftjson.port_elements(p)))
+        self._run(nftjson.remove_batch(e for p in ports for e in nftjson.port_elements(p)), "remove_ports")
 
     def reconcile(self, desired: Ruleset) -> int:
         live = []
         for family in (nftjson.INET, nftjson.BRIDGE):
             live += nftjson.live_elements(self._list(family))
         stale, missing = nftjson.diff(live, nftjson.desired_elements(desired))
-        self._run(nftjson.delete_batch(stale) + nftjson.add_batch(missing))
+        self._run(nftjson.delete_batch(stale) + nftjson.add_batch(missing), "reconcile")
         if stale or missing:
             log.info("firewall reconciled", extra={"stale_removed": len(stale), "missing_added": len(missing)})
         return len(stale) + len(missing)
 
     def cleanup(self) -> None:
         present = [f for f in (nftjson.INET, nftjson.BRIDGE) if self._list(f)]
-        self._run(nftjson.cleanup_batch(present))
+        self._run(nftjson.cleanup_batch(present), "cleanup")

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from .. import metrics
 from ..errors import PluginError, PluginUnavailable
 from ..unixhttp import UnixHTTPConnection
 from .discovery import BadSpec, PluginSpec, TLSConfig
@@ -135,6 +136,19 @@ class PluginClient:
         ``error_field`` names the field of a 200 reply that carries an error
         (``Err`` for network drivers, ``Error`` for IPAM drivers).
         """
+        try:
+            return self._call(method, body, parse, error_field)
+        except PluginUnavailable:
+            metrics.PLUGIN_CALL_ERRORS.labels(self.name, method, "unavailable").inc()
+            raise
+        except PluginError as err:
+            # A 404 is how a plugin says it lacks an optional method, which callers may expect.
+            kind = "not_implemented" if err.plugin_status == 404 else "error"
+            metrics.PLUGIN_CALL_ERRORS.labels(self.name, method, kind).inc()
+            raise
+
+    def _call(self, method: str, body: Any, parse: Callable[[dict], T] | None,
+              error_field: str | None) -> T | dict:
         payload = b"" if body is None else json.dumps(body).encode() + b"\n"
         status, raw = self._exchange(method, payload)
         if status != 200:
