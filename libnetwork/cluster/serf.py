@@ -220,12 +220,21 @@ def event_from_wire(raw: Mapping[str, Any]) -> Event | None:
 
 
 def query_record_from_wire(raw: Mapping[str, Any]) -> QueryRecord | None:
-    """An ack or a response; None for ``done`` (and for kinds this client does not know)."""
-    kind = raw.get("Type")
+    """An ack or a response; None for ``done``, for kinds this client does not know, and for
+    records from no node.
+
+    The agent closes a query's channels on a timer of its own and its IPC loop
+    ends on another, armed a moment later; in between, the loop reads the
+    closed channels and streams a burst of empty acks and responses
+    (``ipc_query_response_stream.go``, still so upstream).  A real one always names its node.
+    """
+    kind, from_node = raw.get("Type"), raw.get("From") or ""
+    if not from_node:
+        return None
     if kind == "ack":
-        return QueryAck(from_node=raw.get("From", ""))
+        return QueryAck(from_node=from_node)
     if kind == "response":
-        return QueryResponse(from_node=raw.get("From", ""), payload=bytes(raw.get("Payload") or b""))
+        return QueryResponse(from_node=from_node, payload=bytes(raw.get("Payload") or b""))
     return None
 
 

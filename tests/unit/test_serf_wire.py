@@ -322,6 +322,10 @@ def test_query_timeout_is_sent_in_nanoseconds_and_records_end_at_done():
         agent.send(seq)
         agent.send(seq, body={"Type": "ack", "From": "n2"})
         agent.send(seq, body={"Type": "response", "From": "n2", "Payload": b"pong"})
+        # What the agent streams from the query's closed channels just before the end.
+        for _ in range(3):
+            agent.send(seq, body={"Type": "response", "From": "", "Payload": None})
+            agent.send(seq, body={"Type": "ack", "From": ""})
         agent.send(seq, body={"Type": "done"})
 
     async def scenario(client: SerfClient, agent: FakeAgent) -> None:
