@@ -298,6 +298,42 @@ def test_gossip_is_not_readable_on_the_wire(cluster: Cluster, tmp_path: Any) -> 
     assert secret not in data and secret[:12] not in data
 
 
+def test_a_second_start_adopts_the_running_agent_or_replaces_it(cluster: Cluster, tmp_path: Any) -> None:
+    n1 = cluster.node("n1")
+
+    def config(**changes: Any) -> SerfAgentConfig:
+        base = SerfAgentConfig(node_name="solo", data_dir=str(tmp_path), bind_addr=n1.ip, bind_port=7960,
+                               rpc_port=7390, rpc_auth="solo", encrypt_key=cluster.first_key, netns=n1.netns)
+        return SerfAgentConfig(**{**base.__dict__, **changes})
+
+    first = SerfAgent(config())
+    agents = [first]
+    try:
+        run(first.start())
+        pid = first.pid
+        # What cnmd does after a crash: a new object, the same node.
+        again = SerfAgent(config())
+        agents.append(again)
+        assert again.is_running() and again.pid == pid
+        run(again.start())
+        assert again.pid == pid
+        changed = SerfAgent(config(tags={"role": "changed"}))
+        agents.append(changed)
+        run(changed.start())
+        assert changed.pid != pid
+        # Same data dir, so the same node: ``first`` now sees the new agent, once it has reaped its old child.
+        assert first.pid == changed.pid and not os.path.exists(f"/proc/{pid}")
+
+        async def tags() -> dict[str, str]:
+            async with await changed.connect() as client:
+                return dict((await client.members())[0].tags)
+
+        assert run(tags()) == {"role": "changed"}
+    finally:
+        for agent in agents:
+            run(agent.stop(timeout=2))
+
+
 def test_a_killed_agent_is_seen_failed(cluster: Cluster) -> None:
     victim = cluster.node("n3")
 

@@ -30,6 +30,7 @@ from libnetwork.cluster.serf import (
     event_from_wire,
     member_from_wire,
 )
+from libnetwork.cluster.serfagent import SerfAgentConfig, render_config
 
 
 def unpack_all(data: bytes) -> list[Any]:
@@ -97,6 +98,30 @@ def test_event_filter():
     assert event_filter([]) == "*"
     with pytest.raises(SerfError):
         event_filter("member-died")
+
+
+def test_agent_config_uses_serfs_keys_and_a_keyring_not_encrypt_key():
+    config = SerfAgentConfig(node_name="n1", data_dir="/d", bind_addr="10.0.0.1", rpc_auth="s", encrypt_key=bytes(32),
+                             advertise_addr="192.0.2.1", tags={"role": "worker"})
+    document = render_config(config, "/d/keyring.json", "/d/snapshot")
+    assert document["bind"] == "10.0.0.1:7946" and document["advertise"] == "192.0.2.1:7946"
+    assert document["rpc_addr"] == "127.0.0.1:7373" and document["rpc_auth"] == "s"
+    assert document["keyring_file"] == "/d/keyring.json" and "encrypt_key" not in document
+    assert document["user_event_size_limit"] == 1280 and document["profile"] == "lan"
+    v6 = SerfAgentConfig(node_name="n1", data_dir="/d", bind_addr="fd00::1", rpc_auth="s")
+    assert render_config(v6, None, "/d/s")["bind"] == "[fd00::1]:7946"
+
+
+@pytest.mark.parametrize("size", [16, 24, 32])
+def test_agent_keys_are_aes_sizes(size):
+    SerfAgentConfig(node_name="n", data_dir="/d", bind_addr="10.0.0.1", rpc_auth="s", encrypt_key=bytes(size))
+
+
+def test_agent_refuses_other_key_sizes_and_no_rpc_secret():
+    with pytest.raises(ValueError):
+        SerfAgentConfig(node_name="n", data_dir="/d", bind_addr="10.0.0.1", rpc_auth="s", encrypt_key=bytes(20))
+    with pytest.raises(ValueError):
+        SerfAgentConfig(node_name="n", data_dir="/d", bind_addr="10.0.0.1", rpc_auth="")
 
 
 # -- demultiplexing -------------------------------------------------------------------------
