@@ -88,3 +88,41 @@ class PluginError(Internal):
 
 class PluginUnavailable(Unavailable):
     """A remote plugin could not be reached, did not answer in time, or died mid-call."""
+
+
+class InvalidJoinToken(Internal):
+    """swarmkit's errInvalidJoinToken: a token not of the form SWMTKN-1-<digest>-<secret>.
+
+    dockerd answers POST /swarm/join with 500 for it (swarmkit's plain error
+    reaches the API without a kind).
+    """
+
+    def __init__(self, message: str = "invalid join token"):
+        super().__init__(message)
+
+
+class CAFingerprintMismatch(Internal):
+    """The manager presented a root CA whose digest is not the one the join token pins (500 in dockerd)."""
+
+    def __init__(self, expected_digest: str):
+        super().__init__(f"remote CA does not match fingerprint. Expected: {expected_digest}")
+        self.expected_digest = expected_digest
+
+
+class JoinTokenRefused(InvalidParameter):
+    """The manager holds no token equal to the one presented (unknown, rotated, or for another cluster).
+
+    swarmkit's CA answers gRPC InvalidArgument, which dockerd turns into 400;
+    ``joiner_message`` is the text a joining dockerd relays to its user.
+    """
+
+    def __init__(self, message: str = "A valid join token is necessary to join this cluster"):
+        super().__init__(message)
+
+    @property
+    def joiner_message(self) -> str:
+        return f"rpc error: code = InvalidArgument desc = {self.message}"
+
+
+class UntrustedCertificate(Forbidden):
+    """A presented certificate does not chain to the cluster root CA, is out of its validity, or names no node."""

@@ -1,1 +1,1 @@
-"""Multi-host control plane: the Serf agent (membership, failure detection, gossip events) and its client."""
+"""The cluster of cnmd hosts, as Docker's swarm has it: join tokens, the cluster CA and node identities, and Serf (membership, failure detection, gossip events)."""
