@@ -122,7 +122,8 @@ def sandbox_create(body: Mapping[str, Any]) -> SandboxCreate:
         hostname=_str(body.get("Hostname"), "Hostname"),
         netns_path=_str(body.get("NetnsPath"), "NetnsPath"),
         networks=tuple(networks),
-        port_bindings={k: list(_list(v, "PortBindings")) for k, v in bindings.items()},
+        # Checked here: a binding that is not strings would make the record unreadable at the next start.
+        port_bindings={k: [_strings(b, "PortBindings") for b in _list(v, "PortBindings")] for k, v in bindings.items()},
         exposed_ports=tuple(_object(body.get("ExposedPorts"), "ExposedPorts")),
         publish_all=_bool(body.get("PublishAllPorts"), "PublishAllPorts"),
         dns=tuple(_str(s, "Dns") for s in _list(body.get("Dns"), "Dns")),
