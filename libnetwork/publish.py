@@ -4,7 +4,9 @@ Docker publishes a sandbox's ports on one endpoint: the one that gives it its
 default gateway (the first, in connection order, with a gateway).  When that
 endpoint goes, the ports move to the next one.  The bindings as bound are
 kept on the endpoint record, so a restart asks the driver for the same host
-ports again.
+ports again.  A connect programs its ports as one of its steps (a port that
+cannot be had fails it); moves after a disconnect and rebinding after a
+restart follow the endpoint events (``on_endpoint``).
 """
 
 from __future__ import annotations

@@ -2,13 +2,14 @@
 
 As in Docker, a sandbox gets the resolver at 127.0.0.11 while it is on at
 least one user-defined network (not the predefined ``bridge``, ``host`` or
-``none``).  After every topology change of a sandbox the controller calls
-``sync``, which opens or closes that sandbox's resolver sockets and hands
-the resolver that sandbox's own names and settings; the resolver updates
-everyone's answers from them, so the change is visible to the next query
-at a cost that does not grow with the number of sandboxes.  Records are
-translated to ``libnetwork.dns.api`` values here; the resolver never sees
-them.
+``none``).  Every endpoint event on the bus reaches ``on_endpoint``: for a
+local sandbox it calls ``sync``, which opens or closes that sandbox's
+resolver sockets and hands the resolver that sandbox's own names and
+settings; an endpoint of another host becomes a member of its networks'
+zones the same way, with no resolver here.  The resolver updates everyone's
+answers from them, so the change is visible to the next query at a cost
+that does not grow with the number of sandboxes.  Records are translated to
+``libnetwork.dns.api`` values here; the resolver never sees them.
 """
 
 from __future__ import annotations
