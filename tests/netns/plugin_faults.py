@@ -9,10 +9,17 @@ kind
 * ``slow``: answer ``{}`` after ``seconds`` (the call never reaches upstream);
 * ``error``: answer 200 ``{"Err": message}``;
 * ``garbage``: answer 200 with a body that is not JSON;
-* ``crash``: exit at once, the request unanswered (dies mid-call).
+* ``crash``: exit at once, the request unanswered (dies mid-call);
+* ``hold``: note the call as held in the call log, then answer ``{}`` only
+  once the file ``until`` exists (a test acts while the caller waits: it
+  kills the daemon mid-connect without guessing how long a connect takes).
 
 ``"forward": true`` passes the call upstream first, so the fault comes after
 the real plugin acted.  Calls without a fault are passed upstream unchanged.
+
+Every call is appended to FAULTS.json.calls as it arrives, one line
+``METHOD ENDPOINT-ID`` (``-`` when the call names none); a held call adds
+``held METHOD ENDPOINT-ID`` once the upstream has answered it.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 def main() -> None:
     listen, upstream, faults_path = sys.argv[1:4]
+    lock = threading.Lock()
 
     def forward(path: str, raw: bytes) -> tuple[int, bytes]:
         conn = _Upstream(upstream)
@@ -68,8 +76,18 @@ def main() -> None:
             self.end_headers()
             self.wfile.write(body)
 
+        def note(self, line: str) -> None:
+            with lock, open(faults_path + ".calls", "a") as handle:
+                handle.write(line + "\n")
+
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                eid = json.loads(raw).get("EndpointID") or "-"
+            except (ValueError, AttributeError):
+                eid = "-"
+            method = self.path.lstrip("/")
+            self.note(f"{method} {eid}")
             try:
                 with open(faults_path) as handle:
                     fault = json.load(handle).get(self.path.lstrip("/"))
@@ -90,6 +108,11 @@ def main() -> None:
                 self.answer(200, json.dumps({"Err": fault["message"]}).encode())
             elif kind == "garbage":
                 self.answer(200, b"<html>oops</html>")
+            elif kind == "hold":
+                self.note(f"held {method} {eid}")
+                while not os.path.exists(fault["until"]):
+                    time.sleep(0.02)
+                self.answer(200, b"{}")
 
     if os.path.exists(listen):
         os.unlink(listen)
