@@ -6,6 +6,7 @@ A network is set up by running ``NETWORK_SETUP`` in order and torn down by
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from libnetwork.drivers.api import NetworkConfig
@@ -62,6 +63,21 @@ def setup_device(host: Host, net: BridgeNetwork) -> None:
     host.netlink.ensure_bridge(net.bridge.bridge_name, mtu=net.bridge.mtu)
 
 
+def setup_no_dad(host: Host, net: BridgeNetwork) -> None:
+    """No duplicate address detection on the bridge's own IPv6 link-local address.
+
+    The kernel makes that address when the first port brings carrier, and it
+    stays tentative for one to two seconds; meanwhile a neighbour
+    solicitation that needs it as its source (one for a packet not from an
+    address of the bridge: DNAT from a host address, a forwarded packet) is
+    not sent at all, so the first packets to a new sandbox wait a probe
+    interval or more.  The bridge is ours alone and its neighbours' addresses
+    come from IPAM: there is nothing to detect.
+    """
+    if os.path.isdir("/proc/sys/net/ipv6"):  # not on a kernel booted with ipv6.disable=1
+        ensure_sysctl(f"net/ipv6/conf/{net.bridge.bridge_name}/accept_dad", "0")
+
+
 def setup_addresses(host: Host, net: BridgeNetwork) -> None:
     link = host.netlink.find_link(net.bridge.bridge_name)
     subnets = () if net.bridge.inhibit_ipv4 else net.config.ipv4
@@ -91,7 +107,7 @@ def setup_firewall(host: Host, net: BridgeNetwork) -> None:
     host.firewall.add_network(net.firewall_rules())
 
 
-NETWORK_SETUP = (setup_device, setup_addresses, setup_forwarding, setup_loopback_routing, setup_firewall)
+NETWORK_SETUP = (setup_device, setup_no_dad, setup_addresses, setup_forwarding, setup_loopback_routing, setup_firewall)
 
 
 def teardown_firewall(host: Host, net: BridgeNetwork) -> None:
