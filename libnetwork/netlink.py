@@ -146,7 +146,8 @@ class Netlink:
                 return link
         return None
 
-    def ensure_bridge(self, name: str, mtu: int | None = None) -> Link:
+    def ensure_bridge(self, name: str, mtu: int | None = None, mac: str | None = None) -> Link:
+        """A bridge, up; a new one gets ``mac`` (random when none), an existing one keeps its own."""
         link = self.find_link(name)
         if link is None:
             try:
@@ -156,7 +157,7 @@ class Netlink:
                 # nothing tells them), and the bridge drops what they send to it
                 # as not for this host. An address set at creation is kept (the
                 # kernel's NET_ADDR_SET), as Docker's setupDevice does.
-                self._ipr.link("add", ifname=name, kind="bridge", address=random_mac())
+                self._ipr.link("add", ifname=name, kind="bridge", address=mac or random_mac())
             except NetlinkError as err:
                 if err.code != errno.EEXIST:
                     raise

@@ -60,7 +60,7 @@ class Host:
 
 
 def setup_device(host: Host, net: BridgeNetwork) -> None:
-    host.netlink.ensure_bridge(net.bridge.bridge_name, mtu=net.bridge.mtu)
+    host.netlink.ensure_bridge(net.bridge.bridge_name, mtu=net.bridge.mtu, mac=bridge_mac(net.config.nid))
 
 
 def setup_no_dad(host: Host, net: BridgeNetwork) -> None:
@@ -129,6 +129,17 @@ def veth_names(eid: str) -> tuple[str, str]:
 def mac_from_ipv4(address) -> str:
     """Docker <= 27: 02:42 followed by the four bytes of the IPv4 address."""
     return "02:42:" + ":".join(f"{b:02x}" for b in address.packed)
+
+
+def bridge_mac(nid: str) -> str:
+    """The bridge's own MAC, from the network ID.
+
+    Fixed, so that it never follows its ports' (see ``Netlink.ensure_bridge``),
+    and the same when a restart makes the bridge again after someone deleted
+    it, so sandboxes' neighbour entries for the gateway stay right.  06: is
+    locally administered like Docker's 02:42: sandbox MACs, and apart from them.
+    """
+    return "06:" + ":".join(nid[i:i + 2] for i in range(0, 10, 2))
 
 
 def mac_from_id(eid: str) -> str:

@@ -46,14 +46,22 @@ def test_restart_recreates_missing_kernel_objects(fresh_cnmd):
     d.cnm("sandbox", "create", "--name", "h1", "--network", "heal")
     d.cnm("sandbox", "create", "--name", "h2", "--network", "heal")
     h2_ip = d.inspect("sandbox", "h2")["Networks"]["heal"]["IPAddress"]
+    d.run_in_sandbox("h2", "ping", "-c", "1", "-W", "2", "10.42.0.1")
+    bridge_mac = _mac(d.run_on_host("ip", "-o", "link", "show", f"br-{nid[:12]}").stdout)
     d.stop()
     # someone removed the bridge and a sandbox's interface while the daemon was down
     d.run_on_host("ip", "link", "del", f"br-{nid[:12]}")
     h1_path = os.path.join(d.exec_root, "netns", _offline_id(d, "h1")[:12])
     subprocess.run(["nsenter", f"--net={h1_path}", "ip", "link", "del", "eth0"], check=True)
     d.start()
-    d.run_on_host("ip", "link", "show", f"br-{nid[:12]}")
+    # Made again with the MAC it had: h2's neighbour entry for the gateway is still right.
+    assert _mac(d.run_on_host("ip", "-o", "link", "show", f"br-{nid[:12]}").stdout) == bridge_mac
+    d.run_in_sandbox("h2", "ping", "-c", "1", "-W", "2", "10.42.0.1")
     d.run_in_sandbox("h1", "ping", "-c", "1", "-W", "2", h2_ip)
+
+
+def _mac(link_line: str) -> str:
+    return link_line.split("link/ether ", 1)[1].split()[0]
 
 
 def _offline_id(daemon, name):
