@@ -146,11 +146,18 @@ class Netlink:
                 return link
         return None
 
-    def ensure_bridge(self, name: str, mtu: int | None = None) -> Link:
+    def ensure_bridge(self, name: str, mtu: int | None = None, mac: str | None = None) -> Link:
+        """A bridge, up; a new one gets ``mac`` (random when none), an existing one keeps its own."""
         link = self.find_link(name)
         if link is None:
             try:
-                self._ipr.link("add", ifname=name, kind="bridge")
+                # A bridge without an address of its own takes the lowest MAC of
+                # its ports and changes it as ports come and go; sandboxes keep
+                # the old one in their neighbour tables (REACHABLE for up to 45 s,
+                # nothing tells them), and the bridge drops what they send to it
+                # as not for this host. An address set at creation is kept (the
+                # kernel's NET_ADDR_SET), as Docker's setupDevice does.
+                self._ipr.link("add", ifname=name, kind="bridge", address=mac or random_mac())
             except NetlinkError as err:
                 if err.code != errno.EEXIST:
                     raise
@@ -377,6 +384,12 @@ class Netlink:
             if dst:
                 found.append(ipaddress.ip_network(f"{dst}/{msg['dst_len']}", strict=False))
         return found
+
+
+def random_mac() -> str:
+    """A random unicast, locally administered MAC (Docker's netutils.GenerateRandomMAC)."""
+    first, *rest = os.urandom(6)
+    return ":".join(f"{b:02x}" for b in ((first & 0xFE) | 0x02, *rest))
 
 
 # -- sysctls ------------------------------------------------------------------

@@ -6,6 +6,7 @@ A network is set up by running ``NETWORK_SETUP`` in order and torn down by
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from libnetwork.drivers.api import NetworkConfig
@@ -59,7 +60,22 @@ class Host:
 
 
 def setup_device(host: Host, net: BridgeNetwork) -> None:
-    host.netlink.ensure_bridge(net.bridge.bridge_name, mtu=net.bridge.mtu)
+    host.netlink.ensure_bridge(net.bridge.bridge_name, mtu=net.bridge.mtu, mac=bridge_mac(net.config.nid))
+
+
+def setup_no_dad(host: Host, net: BridgeNetwork) -> None:
+    """No duplicate address detection on the bridge's own IPv6 link-local address.
+
+    The kernel makes that address when the first port brings carrier, and it
+    stays tentative for one to two seconds; meanwhile a neighbour
+    solicitation that needs it as its source (one for a packet not from an
+    address of the bridge: DNAT from a host address, a forwarded packet) is
+    not sent at all, so the first packets to a new sandbox wait a probe
+    interval or more.  The bridge is ours alone and its neighbours' addresses
+    come from IPAM: there is nothing to detect.
+    """
+    if os.path.isdir("/proc/sys/net/ipv6"):  # not on a kernel booted with ipv6.disable=1
+        ensure_sysctl(f"net/ipv6/conf/{net.bridge.bridge_name}/accept_dad", "0")
 
 
 def setup_addresses(host: Host, net: BridgeNetwork) -> None:
@@ -91,7 +107,7 @@ def setup_firewall(host: Host, net: BridgeNetwork) -> None:
     host.firewall.add_network(net.firewall_rules())
 
 
-NETWORK_SETUP = (setup_device, setup_addresses, setup_forwarding, setup_loopback_routing, setup_firewall)
+NETWORK_SETUP = (setup_device, setup_no_dad, setup_addresses, setup_forwarding, setup_loopback_routing, setup_firewall)
 
 
 def teardown_firewall(host: Host, net: BridgeNetwork) -> None:
@@ -113,6 +129,17 @@ def veth_names(eid: str) -> tuple[str, str]:
 def mac_from_ipv4(address) -> str:
     """Docker <= 27: 02:42 followed by the four bytes of the IPv4 address."""
     return "02:42:" + ":".join(f"{b:02x}" for b in address.packed)
+
+
+def bridge_mac(nid: str) -> str:
+    """The bridge's own MAC, from the network ID.
+
+    Fixed, so that it never follows its ports' (see ``Netlink.ensure_bridge``),
+    and the same when a restart makes the bridge again after someone deleted
+    it, so sandboxes' neighbour entries for the gateway stay right.  06: is
+    locally administered like Docker's 02:42: sandbox MACs, and apart from them.
+    """
+    return "06:" + ":".join(nid[i:i + 2] for i in range(0, 10, 2))
 
 
 def mac_from_id(eid: str) -> str:

@@ -10,11 +10,17 @@ kind
 * ``error``: answer 200 ``{"Err": message}``;
 * ``garbage``: answer 200 with a body that is not JSON;
 * ``crash``: exit at once, the request unanswered (dies mid-call);
-* ``hold``: answer nothing until the file ``release`` exists, then answer
-  200 ``{"Err": "released"}`` (a hang the test ends when it wants).
+* ``hold``: note the call as held in the call log, then answer ``{}`` only
+  once the file ``until`` exists (a test acts while the caller waits: it
+  kills the daemon mid-connect without guessing how long a connect takes);
+  ``answer`` replaces the ``{}``.
 
 ``"forward": true`` passes the call upstream first, so the fault comes after
 the real plugin acted.  Calls without a fault are passed upstream unchanged.
+
+Every call is appended to FAULTS.json.calls as it arrives, one line
+``METHOD ENDPOINT-ID`` (``-`` when the call names none); a held call adds
+``held METHOD ENDPOINT-ID`` once the upstream has answered it.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 def main() -> None:
     listen, upstream, faults_path = sys.argv[1:4]
+    lock = threading.Lock()
 
     def forward(path: str, raw: bytes) -> tuple[int, bytes]:
         response, body = unixhttp.request(upstream, "POST", path, body=raw,
@@ -56,8 +63,18 @@ def main() -> None:
             self.end_headers()
             self.wfile.write(body)
 
+        def note(self, line: str) -> None:
+            with lock, open(faults_path + ".calls", "a") as handle:
+                handle.write(line + "\n")
+
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                eid = json.loads(raw).get("EndpointID") or "-"
+            except (ValueError, AttributeError):
+                eid = "-"
+            method = self.path.lstrip("/")
+            self.note(f"{method} {eid}")
             try:
                 with open(faults_path) as handle:
                     fault = json.load(handle).get(self.path.lstrip("/"))
@@ -69,21 +86,20 @@ def main() -> None:
             if fault.get("forward"):
                 forward(self.path, raw)
             kind = fault["kind"]
-            # Tests wait on this line to know a faulty call is under way.
-            print(f"fault {kind} {self.path.lstrip('/')}", flush=True)
             if kind == "crash":
                 os._exit(3)
             if kind == "slow":
                 time.sleep(fault.get("seconds", 30))
                 self.answer(200, b"{}")
-            elif kind == "hold":
-                while not os.path.exists(fault["release"]):
-                    time.sleep(0.05)
-                self.answer(200, json.dumps({"Err": "released"}).encode())
             elif kind == "error":
                 self.answer(200, json.dumps({"Err": fault["message"]}).encode())
             elif kind == "garbage":
                 self.answer(200, b"<html>oops</html>")
+            elif kind == "hold":
+                self.note(f"held {method} {eid}")
+                while not os.path.exists(fault["until"]):
+                    time.sleep(0.02)
+                self.answer(200, json.dumps(fault.get("answer", {})).encode())
 
     if os.path.exists(listen):
         os.unlink(listen)

@@ -214,8 +214,14 @@ def test_network_and_sandbox_removal_leave_no_rule_behind(cnmd):
 
 
 def test_ipv6_network(cnmd):
-    cnmd.cnm("network", "create", "--ipv6", "--subnet", "10.51.0.0/24", "--subnet", "fd51::/64", "six")
+    nid = cnmd.cnm("network", "create", "--ipv6", "--subnet", "10.51.0.0/24", "--subnet", "fd51::/64", "six").stdout
     cnmd.cnm("sandbox", "create", "--name", "six-1", "--network", "six")
+    # The bridge's link-local address is usable at once: while it is tentative
+    # the host sends no neighbour solicitation for a DNATed packet, and the
+    # published port below took a probe interval or two (the test's timeout).
+    bridge = f"br-{nid.strip()[:12]}"
+    assert "fe80::" in cnmd.run_on_host("ip", "-6", "-o", "addr", "show", "dev", bridge).stdout
+    assert cnmd.run_on_host("ip", "-6", "-o", "addr", "show", "dev", bridge, "tentative").stdout == ""
     cnmd.cnm("sandbox", "create", "--name", "six-2", "--network", "six", "-p", "8300:80")
     box = cnmd.inspect("sandbox", "six-1")["Networks"]["six"]
     assert box["GlobalIPv6Address"] == "fd51::2" and box["IPv6Gateway"] == "fd51::1"

@@ -42,9 +42,15 @@ PROBE = textwrap.dedent("""
 
 
 def _addresses(cnmd) -> set:
-    """(interface, address) pairs of the host, without state flags (DAD may still run)."""
+    """(interface, address) pairs of the host that someone added, without state flags.
+
+    IPv6 link-local addresses are the kernel's: a bridge gets one when it first
+    has carrier (or earlier, depending on when its state is first seen) and
+    keeps it after its last port leaves, so they tell nothing about leftovers.
+    """
     return {(link["ifname"], a["local"], a["prefixlen"])
-            for link in json.loads(cnmd.run_on_host("ip", "-j", "addr").stdout) for a in link["addr_info"]}
+            for link in json.loads(cnmd.run_on_host("ip", "-j", "addr").stdout) for a in link["addr_info"]
+            if a.get("scope") != "link"}
 
 
 def test_250_sandboxes_on_one_network(cnmd):

@@ -42,7 +42,7 @@ def test_unrelated_networks_change_while_a_plugin_hangs(host):
     try:
         host.cnm("network", "create", "-d", "flaky", "--subnet", "10.91.0.0/24", "stuck")
         release = os.path.join(host.root, "release-join")
-        flaky.set({"NetworkDriver.Join": {"kind": "hold", "release": release}})
+        flaky.set({"NetworkDriver.Join": {"kind": "hold", "until": release, "answer": {"Err": "released"}}})
         entered = threading.Event()
         outcome: dict[str, object] = {}
 
@@ -54,7 +54,9 @@ def test_unrelated_networks_change_while_a_plugin_hangs(host):
         hung = threading.Thread(target=hung_connect, daemon=True)
         hung.start()
         entered.wait(5)
-        _wait(lambda: "fault hold NetworkDriver.Join" in open(flaky.log).read(), "the plugin to hold the Join")
+        calls = flaky.faults + ".calls"
+        _wait(lambda: os.path.exists(calls) and "held NetworkDriver.Join" in open(calls).read(),
+              "the plugin to hold the Join")
 
         # Two unrelated networks change, at the same time as each other, while the Join hangs.
         def change(net: str, subnet: str, errors: list[str]) -> None:

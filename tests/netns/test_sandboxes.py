@@ -85,6 +85,30 @@ def test_ipv6_is_on_only_where_the_endpoint_has_an_ipv6_address(cnmd):
     cnmd.cnm("network", "rm", "v4only", "dual")
 
 
+def test_the_gateway_mac_stays_while_sandboxes_come_and_go(cnmd):
+    # A bridge whose MAC followed its lowest port's would strand the sandboxes
+    # that had the old one in their ARP tables: the bridge drops frames for a
+    # port's MAC as not for this host (a forwarded DNS query then timed out).
+    nid = cnmd.cnm("network", "create", "--subnet", "10.36.0.0/24", "stablemac").stdout.strip()
+    bridge = f"br-{nid[:12]}"
+
+    def bridge_mac() -> str:
+        return _links(cnmd.netns_path)[bridge]["mac"]
+
+    before = bridge_mac()
+    cnmd.cnm("sandbox", "create", "--name", "steady", "--network", "stablemac")
+    cnmd.run_in_sandbox("steady", "ping", "-c", "1", "-W", "2", "10.36.0.1")
+    for i in range(6):
+        cnmd.cnm("sandbox", "create", "--name", f"passing{i}", "--network", "stablemac")
+    assert bridge_mac() == before
+    cnmd.cnm("sandbox", "rm", "-f", *[f"passing{i}" for i in range(6)])
+    assert bridge_mac() == before
+    assert f"lladdr {before} " in cnmd.run_in_sandbox("steady", "ip", "neigh", "show", "10.36.0.1").stdout
+    cnmd.run_in_sandbox("steady", "ping", "-c", "1", "-W", "2", "10.36.0.1")
+    cnmd.cnm("sandbox", "rm", "-f", "steady")
+    cnmd.cnm("network", "rm", "stablemac")
+
+
 def test_default_network_is_bridge(cnmd):
     cnmd.cnm("sandbox", "create", "--name", "dflt")
     box = cnmd.inspect("sandbox", "dflt")

@@ -86,7 +86,12 @@ class Plugin:
 
     def ensure_bridge(self, name: str, gateway: ipaddress.IPv4Interface) -> None:
         if self.link_index(name) is None:
-            self.ipr.link("add", ifname=name, kind="bridge")
+            # An address of its own: otherwise the bridge takes its lowest port's
+            # MAC, changes it as ports come and go, and sandboxes that still
+            # have the old one in their ARP tables lose their gateway for a while.
+            first, *rest = os.urandom(6)
+            mac = ":".join(f"{b:02x}" for b in ((first & 0xFE) | 0x02, *rest))
+            self.ipr.link("add", ifname=name, kind="bridge", address=mac)
         index = self.link_index(name)
         try:
             self.ipr.addr("add", index=index, address=str(gateway.ip), prefixlen=gateway.network.prefixlen)
