@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sqlite3
 import subprocess
 import time
 
@@ -167,34 +166,6 @@ def test_kill9_in_the_middle_of_connects(fresh_cnmd):
         open(release, "w").close()
         flaky.stop()
         rbridge.stop()
-
-
-def _offline_records(daemon, kind: str) -> dict[str, dict]:
-    db = sqlite3.connect(os.path.join(daemon.data_root, "state.db"))
-    try:
-        return {r["id"]: r for r in (json.loads(body) for (body,) in
-                                      db.execute("SELECT body FROM records WHERE kind = ?", (kind,)))}
-    finally:
-        db.close()
-
-
-def _calls(flaky) -> list[tuple[str, str]]:
-    """The plugin calls the proxy saw, in order: (method, endpoint ID or "-")."""
-    with contextlib.suppress(FileNotFoundError), open(flaky.faults + ".calls") as handle:
-        return [tuple(line.split()) for line in handle if not line.startswith("held ")]
-    return []
-
-
-def _wait_held(flaky, method: str, timeout: float = 30) -> str:
-    """The endpoint ID of the first ``method`` call the proxy holds, as soon as it holds one."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(FileNotFoundError), open(flaky.faults + ".calls") as handle:
-            for line in handle:
-                if line.startswith(f"held {method} "):
-                    return line.split()[2]
-        time.sleep(0.02)
-    raise AssertionError(f"no {method} was held within {timeout}s; calls: {_calls(flaky)}")
 
 
 def test_refuses_second_daemon_on_same_data_root(fresh_cnmd):
