@@ -24,9 +24,9 @@ import random
 import socket
 import struct
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 from .answer import error
 from .api import MAX_CONCURRENT_FORWARDS, MAX_UPSTREAMS, UPSTREAM_TIMEOUT, Forwarding, Upstream
@@ -188,7 +188,7 @@ class Forwarder:
             try:
                 ask = self._ask_tcp(sandbox, upstream, data) if tcp else self._ask_udp(sandbox, upstream, data)
                 response = await asyncio.wait_for(ask, self.timeout)
-            except (asyncio.TimeoutError, OSError, ValueError, asyncio.IncompleteReadError) as err:
+            except (TimeoutError, OSError, ValueError, asyncio.IncompleteReadError) as err:
                 failures.append(f"{upstream}: {type(err).__name__} {err}".rstrip())
                 continue
             if len(response) < 12 or response[3] & 0x0F in (RCODE_SERVFAIL, RCODE_REFUSED):

@@ -12,7 +12,7 @@ host's servers, search domains and options.
 from __future__ import annotations
 
 import ipaddress
-from typing import Sequence
+from collections.abc import Sequence
 
 from libnetwork.etcfiles import ResolvConf
 

@@ -28,8 +28,8 @@ import ipaddress
 import itertools
 import random
 import struct
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Hashable, Iterable, Mapping, Sequence
 
 from .api import TTL, EndpointNames, Link, Membership, NetworkNames, SandboxDNS, SandboxNames
 

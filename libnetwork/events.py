@@ -108,7 +108,7 @@ class EndpointLeft:
 
 Event = Union[NetworkCreated, NetworkRemoved, EndpointJoined, EndpointLeft]
 EndpointEvent = Union[EndpointJoined, EndpointLeft]
-Subscriber = Callable[[Event], Union[Awaitable[None], None]]
+Subscriber = Callable[[Event], Awaitable[None] | None]
 
 
 class EventBus:

@@ -7,7 +7,8 @@ the CLI sends them.  Out: the bindings a driver is asked to program.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .drivers.api import PortBinding
 from .errors import InvalidParameter

@@ -13,7 +13,8 @@ them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from . import etcfiles, events
 from .dns.api import EndpointNames, Link, Membership, SandboxNames

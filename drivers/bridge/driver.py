@@ -11,7 +11,14 @@ import logging
 from collections.abc import Sequence
 
 from libnetwork.drivers.api import (
-    Capabilities, DriverContext, EndpointConfig, EndpointInfo, JoinInfo, NetworkConfig, PortBinding, SandboxInfo,
+    Capabilities,
+    DriverContext,
+    EndpointConfig,
+    EndpointInfo,
+    JoinInfo,
+    NetworkConfig,
+    PortBinding,
+    SandboxInfo,
 )
 from libnetwork.errors import Forbidden, NotFound
 from libnetwork.firewall.api import Ruleset

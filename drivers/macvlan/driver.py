@@ -12,8 +12,16 @@ import logging
 from dataclasses import dataclass
 
 from libnetwork.drivers.api import (
-    GLOBAL_SCOPE, LOCAL_SCOPE, Capabilities, DriverContext, EndpointConfig, EndpointInfo, JoinInfo, NetworkConfig,
-    SandboxInfo, SubnetData,
+    GLOBAL_SCOPE,
+    LOCAL_SCOPE,
+    Capabilities,
+    DriverContext,
+    EndpointConfig,
+    EndpointInfo,
+    JoinInfo,
+    NetworkConfig,
+    SandboxInfo,
+    SubnetData,
 )
 from libnetwork.errors import Forbidden, Internal, InvalidParameter, NotFound
 from libnetwork.netlink import Netlink

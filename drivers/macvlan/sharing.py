@@ -7,7 +7,8 @@ to one child, so it shares with nobody.
 
 from __future__ import annotations
 
-from typing import Iterable, Protocol
+from collections.abc import Iterable
+from typing import Protocol
 
 from libnetwork.drivers.api import NetworkConfig
 from libnetwork.errors import Forbidden

@@ -20,11 +20,20 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from libnetwork.drivers.api import (
-    GLOBAL_SCOPE, LOCAL_SCOPE, Capabilities, EndpointConfig, EndpointInfo, JoinInfo, NetworkConfig, SandboxInfo,
-    StaticRoute, SubnetData,
+    GLOBAL_SCOPE,
+    LOCAL_SCOPE,
+    Capabilities,
+    EndpointConfig,
+    EndpointInfo,
+    JoinInfo,
+    NetworkConfig,
+    SandboxInfo,
+    StaticRoute,
+    SubnetData,
 )
 from libnetwork.v1plugins import BadReply
 

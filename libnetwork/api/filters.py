@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from ..errors import InvalidParameter
 from ..model import NetworkRecord

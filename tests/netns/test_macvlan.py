@@ -24,7 +24,7 @@ from libnetwork.testing import add_netns, delete_netns, run_in
 _serial = itertools.count()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def kernel_has(kind: str) -> bool:
     """Whether the kernel makes links of ``kind``: try one in a scratch namespace."""
     name = f"cnmk-{uuid.uuid4().hex[:8]}"

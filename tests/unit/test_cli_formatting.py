@@ -11,8 +11,14 @@ import pytest
 from libnetwork.cli import gotypes
 from libnetwork.cli.tables import natural_key, natural_less, render, tabwrite, truncate_id
 from libnetwork.cli.views import (
-    compact_json, filter_sandboxes, indent_json, inspect_text, network_list_text, port_text,
-    sandbox_list_text)
+    compact_json,
+    filter_sandboxes,
+    indent_json,
+    inspect_text,
+    network_list_text,
+    port_text,
+    sandbox_list_text,
+)
 from libnetwork.gotemplate import HEADER_FUNCS, TemplateError, go_json, go_string, go_time_string, parse
 
 

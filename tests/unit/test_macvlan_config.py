@@ -7,7 +7,11 @@ import pytest
 
 from libnetwork.drivers.api import NetworkConfig, SubnetData
 from libnetwork.drivers.macvlan.config import (
-    MacvlanConfig, VlanName, check_vlan_id, parse_options, parse_vlan_name,
+    MacvlanConfig,
+    VlanName,
+    check_vlan_id,
+    parse_options,
+    parse_vlan_name,
 )
 from libnetwork.drivers.macvlan.driver import child_name, mac_from_ipv4
 from libnetwork.drivers.macvlan.sharing import check_sharing

@@ -11,8 +11,15 @@ import pytest
 from libnetwork import errors
 from libnetwork.drivers import remote
 from libnetwork.drivers.api import (
-    Capabilities, EndpointConfig, EndpointInfo, ExternalConnectivity, NetworkConfig, NodeDiscovery, SandboxInfo,
-    StaticRoute, SubnetData,
+    Capabilities,
+    EndpointConfig,
+    EndpointInfo,
+    ExternalConnectivity,
+    NetworkConfig,
+    NodeDiscovery,
+    SandboxInfo,
+    StaticRoute,
+    SubnetData,
 )
 from libnetwork.drivers.remote import wire
 from libnetwork.ipam import remote as ipam_remote

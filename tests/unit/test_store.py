@@ -15,7 +15,15 @@ import threading
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
 from ipaddress import (
-    IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network, ip_address, ip_interface, ip_network,
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+    ip_address,
+    ip_interface,
+    ip_network,
 )
 from typing import Any, TypeVar
 

@@ -20,7 +20,14 @@ import ipaddress
 from dataclasses import dataclass
 
 from libnetwork.drivers.api import (
-    Capabilities, DriverContext, EndpointConfig, EndpointInfo, JoinInfo, NetworkConfig, SandboxInfo, StaticRoute,
+    Capabilities,
+    DriverContext,
+    EndpointConfig,
+    EndpointInfo,
+    JoinInfo,
+    NetworkConfig,
+    SandboxInfo,
+    StaticRoute,
 )
 from libnetwork.errors import Forbidden, InvalidParameter, NotFound
 from libnetwork.netlink import Netlink
