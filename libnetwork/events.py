@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Union
+from typing import ClassVar
 
 log = logging.getLogger("cnmd")
 
@@ -106,8 +106,8 @@ class EndpointLeft:
     action: ClassVar[str] = "disconnect"
 
 
-Event = Union[NetworkCreated, NetworkRemoved, EndpointJoined, EndpointLeft]
-EndpointEvent = Union[EndpointJoined, EndpointLeft]
+Event = NetworkCreated | NetworkRemoved | EndpointJoined | EndpointLeft
+EndpointEvent = EndpointJoined | EndpointLeft
 Subscriber = Callable[[Event], Awaitable[None] | None]
 
 

@@ -188,7 +188,7 @@ class NamespaceHelper:
             try:
                 channel.send(message)
                 if not _wait(channel, _REPLY_TIMEOUT):
-                    raise TimeoutError("no answer within %.0fs" % _REPLY_TIMEOUT)
+                    raise TimeoutError(f"no answer within {_REPLY_TIMEOUT:.0f}s")
                 data, fds, _, _ = socket.recv_fds(channel, _MAX_MESSAGE, max(expected_fds, 1))
                 if not data:
                     raise ConnectionError("the namespace helper exited")

@@ -23,7 +23,8 @@ def query(name, qtype, transport="udp", server=SERVER, timeout=8.0):
     except TimeoutError:
         return {"error": "timeout"}
     reply = DNSRecord.parse(raw)
-    return {"rcode": RCODE.get(reply.header.rcode), "tc": reply.header.tc, "id_ok": reply.header.id == request.header.id,
+    return {"rcode": RCODE.get(reply.header.rcode), "tc": reply.header.tc,
+            "id_ok": reply.header.id == request.header.id,
             "answers": [str(rr.rdata) for rr in reply.rr], "types": [QTYPE.get(rr.rtype) for rr in reply.rr],
             "ttls": [rr.ttl for rr in reply.rr]}
 

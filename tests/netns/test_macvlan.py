@@ -429,10 +429,12 @@ def test_errors_have_docker_texts_and_leave_nothing(cnmd, lan):
          "requested macvlan mode 'l3' is not valid, 'bridge' mode is the macvlan driver default"),
         (["-o", "parent=nope0.10"], "-o parent interface was not found on the host: nope0"),
         (["-o", f"parent={net.parent}.1.2"],
-         f"required interface name format is: name.vlan_id, ex. eth0.10 for vlan 10, instead received {net.parent}.1.2"),
+         "required interface name format is: name.vlan_id, ex. eth0.10 for vlan 10, "
+         f"instead received {net.parent}.1.2"),
         (["-o", f"parent={net.parent}.ten"], "unable to parse a valid vlan id from: ten (ex. eth0.10 for vlan 10)"),
         (["-o", f"parent={net.parent}.4095"], "vlan id must be between 1-4094, received: 4095"),
-        (["-o", "parent=averyveryverylongname"], "parent interface name averyveryverylongname is longer than 15 characters"),
+        (["-o", "parent=averyveryverylongname"],
+         "parent interface name averyveryverylongname is longer than 15 characters"),
     ]
     for options, message in cases:
         got = refused(cnmd, "network", "create", "-d", "macvlan", "--subnet", "10.70.18.0/24", *options, "mverr")
@@ -466,7 +468,7 @@ def test_restart_keeps_children_in_their_sandboxes(fresh_cnmd, namespace):
     # join ran again: no second child in the host, none refused by the passthru parent
     assert not [n for n in host_links(d) if n.startswith("macv")]
     assert "endpoint restore failed" not in d.log()
-    assert sorted(l["ifname"] for l in json.loads(d.run_in_sandbox("r1", "ip", "-j", "link").stdout)) == \
+    assert sorted(link["ifname"] for link in json.loads(d.run_in_sandbox("r1", "ip", "-j", "link").stdout)) == \
         ["eth0", "eth1", "lo"]
     assert pings(d, "r1", "10.70.19.2") and pings(d, "r2", "10.70.20.2")
     # after a restart the driver still knows which parent it made

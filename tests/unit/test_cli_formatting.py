@@ -354,7 +354,7 @@ class TestNetworkList:
             "b=2,com.example.team-name=net   net\n")
 
     def test_natural_sort_by_name(self):
-        nets = [{"Id": str(i), "Name": "network-%d-foo" % i} for i in (10, 2, 1)]
+        nets = [{"Id": str(i), "Name": f"network-{i}-foo"} for i in (10, 2, 1)]
         assert network_list_text(nets, "{{.Name}}") == "network-1-foo\nnetwork-2-foo\nnetwork-10-foo\n"
 
     def test_unknown_field_is_a_template_error(self):

@@ -63,7 +63,7 @@ def reference(spec: SandboxDNS) -> dict[bytes, bytes]:
     links: dict[bytes, bytes] = {}
     for link in spec.links:
         alias, target = encode_name(link.alias).lower(), encode_name(link.target).lower()
-        for network, (plain, qualified, _, nodata) in zip(spec.networks, tables):
+        for network, (plain, qualified, _, nodata) in zip(spec.networks, tables, strict=True):
             if (link.network is None or link.network == network.name) and target + A_IN in nodata:
                 for qtype in (A_IN, AAAA_IN):
                     links.setdefault(alias + qtype, plain.get(target + qtype) or qualified.get(target + qtype, b""))

@@ -34,7 +34,8 @@ def test_no_parent_is_a_placeholder_of_the_network():
 
 
 def test_bad_options_have_docker_text():
-    with pytest.raises(InvalidParameter, match="requested macvlan mode 'l2' is not valid, 'bridge' mode is the macvlan"):
+    with pytest.raises(InvalidParameter,
+                       match="requested macvlan mode 'l2' is not valid, 'bridge' mode is the macvlan"):
         parse_options(NID, {"parent": "eth0", "macvlan_mode": "l2"})
     with pytest.raises(InvalidParameter, match="loopback interface is not a valid macvlan parent link"):
         parse_options(NID, {"parent": "lo"})

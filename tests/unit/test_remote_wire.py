@@ -102,7 +102,8 @@ def test_node_discovery():
 # -- NetworkDriver replies -------------------------------------------------------------
 
 def test_capabilities():
-    assert wire.capabilities({"Scope": "local"}) == Capabilities("local", "local", restore_by_replay=False, own_worker=True)
+    assert wire.capabilities({"Scope": "local"}) == Capabilities("local", "local", restore_by_replay=False,
+                                                                 own_worker=True)
     assert wire.capabilities({"Scope": "global", "ConnectivityScope": "local"}).connectivity_scope == "local"
     with pytest.raises(BadReply, match="expecting 'local' or 'global', got swarm"):
         wire.capabilities({"Scope": "swarm"})

@@ -151,7 +151,8 @@ def test_key_errors_still_carry_a_body():
 def test_errors_answered_before_the_command_have_no_body():
     demux = Demux()
     demux.register(2, "members")
-    assert demux.feed({"Seq": 2, "Error": "Authentication required"}) == Frame(2, "reply", "Authentication required", None)
+    assert demux.feed({"Seq": 2, "Error": "Authentication required"}) == \
+        Frame(2, "reply", "Authentication required", None)
     demux.register(3, "members")
     assert demux.feed({"Seq": 3, "Error": ""}) is None
 
