@@ -17,8 +17,11 @@ from .config import PASSTHRU, MacvlanConfig
 
 
 class OnParent(Protocol):
-    config: NetworkConfig
-    macvlan: MacvlanConfig
+    @property
+    def config(self) -> NetworkConfig: ...
+
+    @property
+    def macvlan(self) -> MacvlanConfig: ...
 
 
 def check_sharing(config: NetworkConfig, macvlan: MacvlanConfig, others: Iterable[OnParent]) -> None:

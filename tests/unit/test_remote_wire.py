@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import time
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ iface = ipaddress.ip_interface
 
 
 def network_config(**kw) -> NetworkConfig:
-    values = dict(
+    values: dict[str, Any] = dict(
         nid="n1", name="web", options={"foo": "bar"},
         ipv4=(SubnetData(net("10.1.0.0/24"), iface("10.1.0.1/24"), {"router": ip("10.1.0.254")}),),
         ipv6=(SubnetData(net("fd00:1::/64"), iface("fd00:1::1/64")),), enable_ipv6=True,

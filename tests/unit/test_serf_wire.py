@@ -7,7 +7,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 import pytest
 
 from libnetwork.cluster.serf import (
@@ -268,6 +268,7 @@ class FakeAgent:
                 if command == "handshake":
                     self.send(seq, "" if body == {"Version": 1} else "Unsupported IPC version")
                 elif command == "auth":
+                    assert body is not None
                     self.send(seq, "" if body["AuthKey"] == self.auth else "Invalid authentication token")
                 elif command == "stop":
                     self.send(seq)
