@@ -96,8 +96,15 @@ def dnsperf(netns: str, server: str, queries: str, seconds: int, source: str | N
     return run_in(netns, *argv, timeout=seconds + 60)
 
 
+def _field(pattern: str, output: str) -> str:
+    match = re.search(pattern, output)
+    if match is None:
+        raise RuntimeError(f"no {pattern!r} in dnsperf's output:\n{output}")
+    return match.group(1)
+
+
 def parse_qps(output: str) -> tuple[float, float]:
-    qps = float(re.search(r"Queries per second:\s+([\d.]+)", output).group(1))
+    qps = float(_field(r"Queries per second:\s+([\d.]+)", output))
     lost = re.search(r"Queries lost:\s+(\d+)", output)
     return qps, float(lost.group(1)) if lost else 0.0
 
@@ -125,7 +132,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def completed(output: str) -> int:
-    return int(re.search(r"Queries completed:\s+(\d+)", output).group(1))
+    return int(_field(r"Queries completed:\s+(\d+)", output))
 
 
 def start_cnmd(names: list[str], stack) -> Target:
@@ -138,7 +145,12 @@ def start_cnmd(names: list[str], stack) -> Target:
     daemon.cnm("sandbox", "create", "--name", "client", "--network", "bench", "--ip", CLIENT)
     netns = daemon.sandbox_netns("client")
     wait_for_answer(netns, "127.0.0.11", names[0])
-    return Target("cnmd", netns, "127.0.0.11", pid=lambda: daemon.process.pid)
+
+    def pid() -> int:
+        assert daemon.process is not None
+        return daemon.process.pid
+
+    return Target("cnmd", netns, "127.0.0.11", pid=pid)
 
 
 def _namespace_with_addresses(prefix: str, stack) -> str:

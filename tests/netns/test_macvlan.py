@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from libnetwork.testing import add_netns, delete_netns, run_in
+from libnetwork.testing import Daemon, add_netns, delete_netns, run_in
 
 _serial = itertools.count()
 
@@ -40,7 +40,7 @@ def kernel_has(kind: str) -> bool:
 
 @dataclass
 class Lan:
-    daemon: object
+    daemon: Daemon
     bridge: str
     parent: str          # the daemon's end: macvlan parent
     port: str            # the bridge's end of the parent's veth
@@ -144,6 +144,7 @@ def icmp_seen_on(lan: Lan, src: str, dst: str, action) -> int:
     capture = subprocess.Popen(
         ["nsenter", f"--net={lan.daemon.netns_path}", sys.executable, "-c", CAPTURE, lan.port, src, dst, "3"],
         stdout=subprocess.PIPE, text=True)
+    assert capture.stdout is not None
     try:
         assert capture.stdout.readline().strip() == "ready"
         action()
