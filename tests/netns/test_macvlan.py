@@ -353,7 +353,9 @@ def test_internal_network_without_parent(cnmd):
     assert cnmd.inspect("sandbox", "ia")["Networks"]["mvint"]["Gateway"] == ""
     cnmd.cnm("sandbox", "rm", "-f", "ia", "ib")
     cnmd.cnm("network", "rm", "mvint")
-    assert set(host_links(cnmd)) == set(before)
+    # <=, not ==: a LAN veth of an earlier test can still be in ``before`` and go
+    # meanwhile (its peer's namespace is torn down by the kernel asynchronously).
+    assert set(host_links(cnmd)) <= set(before)
 
 
 def test_no_parent_is_internal_even_without_the_flag(cnmd):
