@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import random
 import struct
-from typing import Mapping
+from collections.abc import Mapping
 
-from dnslib import OPCODE, QTYPE, RCODE, DNSRecord
+from dnslib import OPCODE, QTYPE, DNSRecord
 
 from .api import MAX_EDNS_PAYLOAD, TCP_PAYLOAD, UDP_PAYLOAD
 from .zone import A_IN, NODATA, QCLASS_IN, Answer

@@ -24,9 +24,9 @@ import random
 import socket
 import struct
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 from .answer import error
 from .api import MAX_CONCURRENT_FORWARDS, MAX_UPSTREAMS, UPSTREAM_TIMEOUT, Forwarding, Upstream
@@ -68,15 +68,21 @@ class Forwarder:
         # TCP upstream sockets need a fork each (see sockets.py); never on the loop,
         # and not in the controller's kernel worker, which may be busy.
         self._netns_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dns-netns")
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started_on: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
         self._last_refused_log = 0.0
         self._last_failure_log = 0.0
         # From the client's question to the answer relayed (refusals included); on the loop only.
         self.counts = {"udp": QueryCounts("udp", "forwarded"), "tcp": QueryCounts("tcp", "forwarded")}
 
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        if self._started_on is None:
+            raise RuntimeError("the forwarder is not started")
+        return self._started_on
+
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        self._started_on = asyncio.get_running_loop()
         self._host4 = self._host_socket(socket.AF_INET, "0.0.0.0")
         self._host6 = self._host_socket(socket.AF_INET6, "::")
 
@@ -188,7 +194,7 @@ class Forwarder:
             try:
                 ask = self._ask_tcp(sandbox, upstream, data) if tcp else self._ask_udp(sandbox, upstream, data)
                 response = await asyncio.wait_for(ask, self.timeout)
-            except (asyncio.TimeoutError, OSError, ValueError, asyncio.IncompleteReadError) as err:
+            except (TimeoutError, OSError, ValueError, asyncio.IncompleteReadError) as err:
                 failures.append(f"{upstream}: {type(err).__name__} {err}".rstrip())
                 continue
             if len(response) < 12 or response[3] & 0x0F in (RCODE_SERVFAIL, RCODE_REFUSED):
@@ -212,9 +218,10 @@ class Forwarder:
 
     async def _ask_udp(self, sandbox: _Sandbox, upstream: Upstream, data: bytes) -> bytes:
         family, server = self._server(upstream)
+        choices: tuple[socket.socket, ...]
         if upstream.host_loopback:
-            sock = self._host6 if family == socket.AF_INET6 else self._host4
-            choices = (sock,) if sock is not None else ()
+            host = self._host6 if family == socket.AF_INET6 else self._host4
+            choices = (host,) if host is not None else ()
         else:
             choices = sandbox.upstream6 if family == socket.AF_INET6 else sandbox.upstream4
         if not choices:

@@ -12,7 +12,7 @@ host's servers, search domains and options.
 from __future__ import annotations
 
 import ipaddress
-from typing import Sequence
+from collections.abc import Sequence
 
 from libnetwork.etcfiles import ResolvConf
 
@@ -33,7 +33,8 @@ def _valid(server: str) -> bool:
     return True
 
 
-def upstreams(host: ResolvConf, daemon_dns: Sequence[str] = (), sandbox_dns: Sequence[str] = ()) -> tuple[Upstream, ...]:
+def upstreams(host: ResolvConf, daemon_dns: Sequence[str] = (),
+              sandbox_dns: Sequence[str] = ()) -> tuple[Upstream, ...]:
     """The sandbox's upstream servers, in the order they are tried."""
     # 127.0.0.11 asked from the sandbox would be this resolver asking itself, forever.
     overrides = [s for s in (sandbox_dns or daemon_dns) if _valid(s) and s != RESOLVER_ADDRESS]

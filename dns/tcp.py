@@ -15,7 +15,7 @@ import logging
 import socket
 import struct
 import time
-from typing import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from .answer import FORWARD, respond
 from .stats import QueryCounts
@@ -59,7 +59,7 @@ class TcpServers:
                     head = await asyncio.wait_for(reader.readexactly(2), _IDLE_TIMEOUT)
                     length = int.from_bytes(head, "big")
                     data = await asyncio.wait_for(reader.readexactly(length), _IDLE_TIMEOUT)
-                except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
+                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                     return
                 view = self._views().get(sid)
                 start = time.perf_counter_ns()

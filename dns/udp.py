@@ -19,7 +19,7 @@ import select
 import socket
 import threading
 import time
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from .answer import FORWARD, respond_fixed
 from .stats import QueryCounts

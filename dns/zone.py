@@ -28,8 +28,8 @@ import ipaddress
 import itertools
 import random
 import struct
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Hashable, Iterable, Mapping, Sequence
 
 from .api import TTL, EndpointNames, Link, Membership, NetworkNames, SandboxDNS, SandboxNames
 
@@ -106,7 +106,9 @@ def encode_name(name: str) -> bytes | None:
 
 
 def reverse_name(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bytes:
-    return encode_name(address.reverse_pointer)
+    wire = encode_name(address.reverse_pointer)
+    assert wire is not None  # short ASCII labels: always encodable
+    return wire
 
 
 def _wires(endpoint: EndpointNames) -> tuple[bytes, ...]:
@@ -241,7 +243,8 @@ class NetworkZone:
         """(A answer, AAAA answer) of a name, None when the network lacks it."""
         if wire + A_IN not in self.nodata:
             return None
-        return tuple(self.plain.get(wire + t) or self.qualified.get(wire + t) for t in (A_IN, AAAA_IN))
+        a, aaaa = (self.plain.get(wire + t) or self.qualified.get(wire + t) for t in (A_IN, AAAA_IN))
+        return a, aaaa
 
 
 def merge(zones: Sequence[NetworkZone]) -> dict[bytes, Answer]:
@@ -352,7 +355,7 @@ class LinkedView(SandboxView):
         self.current = Snapshot({**base.answers, **extra}) if extra else base
 
 
-def _placement(view: SandboxView) -> tuple[tuple[str, ...], tuple[Link, ...]]:
+def _placement(view: Group | LinkedView) -> tuple[tuple[str, ...], tuple[Link, ...]]:
     if isinstance(view, LinkedView):
         return view.group.nids, view.links
     return view.nids, ()
@@ -370,7 +373,7 @@ class Zones:
     def __init__(self) -> None:
         self._zones: dict[str, NetworkZone] = {}
         self._groups: dict[tuple[str, ...], Group] = {}
-        self._placed: dict[str, SandboxView] = {}
+        self._placed: dict[str, Group | LinkedView] = {}
         self._memberships: dict[str, tuple[Membership, ...]] = {}
         self._given: dict[str, NetworkNames] = {}        # build(): each network as last given whole
         self._dirty: set[NetworkZone] = set()
@@ -436,8 +439,8 @@ class Zones:
         return zone
 
     def _place(self, sid: str, nids: tuple[str, ...], links: tuple[Link, ...]) -> None:
-        view = self._placed.get(sid)
-        if view is not None and _placement(view) == (nids, links):
+        placed = self._placed.get(sid)
+        if placed is not None and _placement(placed) == (nids, links):
             return
         self._leave(sid)
         group = self._groups.get(nids)
@@ -447,13 +450,14 @@ class Zones:
                 zone.groups.add(group)
             self._new.add(group)
         group.sids.add(sid)
-        view: SandboxView = group
+        view: Group | LinkedView = group
         if links:
-            view = group.linked.get(links)
-            if view is None:
-                view = group.linked[links] = LinkedView(group, links)
-                self._stale.add(view)
-            view.sids.add(sid)
+            linked = group.linked.get(links)
+            if linked is None:
+                linked = group.linked[links] = LinkedView(group, links)
+                self._stale.add(linked)
+            linked.sids.add(sid)
+            view = linked
         self._placed[sid] = view
         self._moved = True
 
@@ -462,9 +466,8 @@ class Zones:
         if view is None:
             return
         self._moved = True
-        group = view
+        group = view.group if isinstance(view, LinkedView) else view
         if isinstance(view, LinkedView):
-            group = view.group
             view.sids.discard(sid)
             if not view.sids:
                 del group.linked[view.links]

@@ -67,8 +67,9 @@ becomes a 500.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from ..firewall.api import Firewall
 from ..firewall.null import NullFirewall

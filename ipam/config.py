@@ -15,9 +15,10 @@ in the prefix length, no zone in a prefix); ``_parse_prefix`` mirrors it.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from libnetwork import errors
 from libnetwork.ipam.api import IPAddress, IPInterface, IPNetwork

@@ -20,8 +20,8 @@ A subnet goes away when neither a master nor a child holds it.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from libnetwork import errors
 from libnetwork.ipam import predefined
@@ -35,8 +35,8 @@ from libnetwork.ipam.api import (
     AddressRequest,
     Capabilities,
     IPAddress,
-    IPInterface,
     IpamContext,
+    IPInterface,
     IPNetwork,
     Pool,
     PoolRequest,

@@ -15,9 +15,9 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import socket
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from libnetwork import errors
 from libnetwork.ipam.api import IPNetwork

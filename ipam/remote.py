@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from libnetwork.errors import CnmError, NoAvailableAddress
 from libnetwork.ipam.api import AddressRequest, Capabilities, IPAddress, IPInterface, Pool, PoolRequest

@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from typing import Any
 
 from libnetwork.unixhttp import UnixHTTPConnection
 
@@ -86,7 +87,7 @@ def subject_api(count: int, root: str, network: str = "bench") -> dict:
             time.sleep(0.05)
         conn = UnixHTTPConnection(sock, timeout=120)
 
-        def call(method: str, path: str, body=None) -> dict | None:
+        def call(method: str, path: str, body=None) -> Any:
             data = json.dumps(body).encode() if body is not None else None
             for _ in range(50):
                 try:

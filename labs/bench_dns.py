@@ -96,8 +96,15 @@ def dnsperf(netns: str, server: str, queries: str, seconds: int, source: str | N
     return run_in(netns, *argv, timeout=seconds + 60)
 
 
+def _field(pattern: str, output: str) -> str:
+    match = re.search(pattern, output)
+    if match is None:
+        raise RuntimeError(f"no {pattern!r} in dnsperf's output:\n{output}")
+    return match.group(1)
+
+
 def parse_qps(output: str) -> tuple[float, float]:
-    qps = float(re.search(r"Queries per second:\s+([\d.]+)", output).group(1))
+    qps = float(_field(r"Queries per second:\s+([\d.]+)", output))
     lost = re.search(r"Queries lost:\s+(\d+)", output)
     return qps, float(lost.group(1)) if lost else 0.0
 
@@ -125,7 +132,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def completed(output: str) -> int:
-    return int(re.search(r"Queries completed:\s+(\d+)", output).group(1))
+    return int(_field(r"Queries completed:\s+(\d+)", output))
 
 
 def start_cnmd(names: list[str], stack) -> Target:
@@ -138,7 +145,12 @@ def start_cnmd(names: list[str], stack) -> Target:
     daemon.cnm("sandbox", "create", "--name", "client", "--network", "bench", "--ip", CLIENT)
     netns = daemon.sandbox_netns("client")
     wait_for_answer(netns, "127.0.0.11", names[0])
-    return Target("cnmd", netns, "127.0.0.11", pid=lambda: daemon.process.pid)
+
+    def pid() -> int:
+        assert daemon.process is not None
+        return daemon.process.pid
+
+    return Target("cnmd", netns, "127.0.0.11", pid=pid)
 
 
 def _namespace_with_addresses(prefix: str, stack) -> str:
@@ -239,7 +251,8 @@ def main() -> None:
         handle.writelines(f"{name} A\n" for name in names)
     stack: list = []
     try:
-        targets = [start_cnmd(names, stack), start_aardvark(names, workdir, stack), start_dnsmasq(names, workdir, stack)]
+        targets = [start_cnmd(names, stack), start_aardvark(names, workdir, stack),
+                   start_dnsmasq(names, workdir, stack)]
         for round_ in range(args.rounds):
             for target in targets:
                 before = cpu_seconds(target.pid())
@@ -284,8 +297,9 @@ def report(targets: list[Target], args) -> None:
     ours = max(targets[0].qps)
     aardvark, dnsmasq = max(targets[1].qps), max(targets[2].qps)
     print()
-    print(f"cnmd / aardvark-dns: {ours / aardvark:5.2f}x  (target >= 1.5x)  {'met' if ours >= 1.5 * aardvark else 'MISSED'}")
-    print(f"cnmd / dnsmasq:      {ours / dnsmasq:5.2f}x  (target >= 0.9x)  {'met' if ours >= 0.9 * dnsmasq else 'MISSED'}")
+    for label, theirs, target in (("aardvark-dns", aardvark, 1.5), ("dnsmasq", dnsmasq, 0.9)):
+        verdict = "met" if ours >= target * theirs else "MISSED"
+        print(f"{'cnmd / ' + label + ':':20} {ours / theirs:5.2f}x  (target >= {target}x)  {verdict}")
 
 
 if __name__ == "__main__":

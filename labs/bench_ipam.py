@@ -49,7 +49,7 @@ def filled(pool: str, taken: int, layout: str, rng: random.Random) -> AddressSet
 def free_targets(aset: AddressSet, rng: random.Random, count: int = 1_000) -> list:
     network = aset.pool
     base = int(network.network_address)
-    targets = []
+    targets: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
     while len(targets) < count:
         address = ipaddress.ip_address(base + rng.randrange(1, network.num_addresses - 1))
         if address not in aset:
@@ -110,9 +110,9 @@ def main() -> None:
     packed = [i for i, case in enumerate(cases) if case[2] == "packed"]
     groups = (("packed rows (taken count only)", packed), ("all rows (count and fragmentation)", range(len(cases))))
     for label, rows in groups:
-        d = [dynamic[i] for i in rows]
-        s = [static[i] for i in rows]
-        print(f"ratio largest/smallest, {label}: dynamic {max(d) / min(d):.2f}, static {max(s) / min(s):.2f}")
+        dyn = [dynamic[i] for i in rows]
+        sta = [static[i] for i in rows]
+        print(f"ratio largest/smallest, {label}: dynamic {max(dyn) / min(dyn):.2f}, static {max(sta) / min(sta):.2f}")
     print(f"fill {fill_seconds:.1f} s, total {time.perf_counter() - started:.1f} s")
 
 

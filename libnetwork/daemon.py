@@ -40,7 +40,8 @@ def _bip(text: str) -> str:
     try:
         interface = ipaddress.ip_interface(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid --bip {text!r}: expected an address with prefix, e.g. 172.17.0.1/16") from None
+        raise argparse.ArgumentTypeError(
+            f"invalid --bip {text!r}: expected an address with prefix, e.g. 172.17.0.1/16") from None
     if interface.version != 4:
         raise argparse.ArgumentTypeError("--bip must be IPv4")
     return str(interface)
@@ -153,7 +154,7 @@ def _lock_data_root(data_root: str):
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         raise AlreadyRunning(f"cnmd: data root {data_root} is in use by cnmd (pid {holder}); "
-                             "refusing to start a second daemon on it")
+                             "refusing to start a second daemon on it") from None
     handle.seek(0)
     handle.truncate()
     handle.write(str(os.getpid()))

@@ -12,8 +12,9 @@ import argparse
 import ipaddress
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 log = logging.getLogger("cnmd")
 

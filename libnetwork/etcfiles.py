@@ -75,7 +75,7 @@ def legacy_resolv_conf(host: ResolvConf, ipv6: bool = False) -> ResolvConf:
     """What a sandbox without the embedded resolver gets (Docker's default bridge)."""
     servers = [s for s in host.nameservers if not _is_loopback(s)
                and (ipv6 or ipaddress.ip_address(s.split("%", 1)[0]).version == 4)]
-    comments = ()
+    comments: tuple[str, ...] = ()
     if not servers:
         servers = list(DEFAULT_V4_NAMESERVERS)
         comments = ("# Used default nameservers.",)

@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Union
+from typing import ClassVar
 
 log = logging.getLogger("cnmd")
 
@@ -106,9 +106,9 @@ class EndpointLeft:
     action: ClassVar[str] = "disconnect"
 
 
-Event = Union[NetworkCreated, NetworkRemoved, EndpointJoined, EndpointLeft]
-EndpointEvent = Union[EndpointJoined, EndpointLeft]
-Subscriber = Callable[[Event], Union[Awaitable[None], None]]
+Event = NetworkCreated | NetworkRemoved | EndpointJoined | EndpointLeft
+EndpointEvent = EndpointJoined | EndpointLeft
+Subscriber = Callable[[Event], Awaitable[None] | None]
 
 
 class EventBus:

@@ -1,7 +1,7 @@
 """Docker-style identifiers: 64 hex characters, shown truncated to 12."""
 
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 SHORT_LEN = 12
 
@@ -21,5 +21,5 @@ def short_id(value: str) -> str:
 
 def now_rfc3339() -> str:
     """Go's RFC3339Nano as Docker prints it (nanoseconds, UTC 'Z')."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}000Z"

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Iterable, TypeVar
+from collections.abc import Iterable
+from typing import Protocol, TypeVar
 
 from .errors import InvalidParameter, NotFound
 
-R = TypeVar("R")
+
+class Named(Protocol):
+    """What the lookups match on: an ID and a name."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+R = TypeVar("R", bound=Named)
 
 
 def find_network(records: Iterable[R], term: str) -> R:
     """Full ID, then exact name, then unique ID prefix (Docker's getNetwork)."""
-    by_name, by_prefix = [], []
+    by_name: list[R] = []
+    by_prefix: list[R] = []
     for record in records:
         if record.id == term:
             return record
@@ -33,7 +46,7 @@ def find_network(records: Iterable[R], term: str) -> R:
 def find_sandbox(records: Iterable[R], term: str) -> R:
     """Full ID, then name (with or without Docker's leading '/'), then unique ID prefix."""
     name = term[1:] if term.startswith("/") else term
-    by_prefix = []
+    by_prefix: list[R] = []
     for record in records:
         if record.id == term or record.name == name:
             return record

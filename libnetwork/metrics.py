@@ -52,7 +52,8 @@ FIREWALL_SECONDS = Histogram(
     "cnm_firewall_transaction_duration_seconds", "Time of one nftables transaction, by operation",
     ["operation"], registry=REGISTRY)
 PLUGIN_CALL_ERRORS = Counter(
-    "cnm_plugin_call_errors", "Failed calls to out-of-process plugins: error (it answered one), not_implemented (404), unavailable",
+    "cnm_plugin_call_errors",
+    "Failed calls to out-of-process plugins: error (it answered one), not_implemented (404), unavailable",
     ["plugin", "method", "kind"], registry=REGISTRY)
 
 # DNS latency slots exported as buckets: every other power of two of nanoseconds,
@@ -109,8 +110,8 @@ class DnsCollector(Collector):
             key = (counts.transport, counts.path)
             if key in merged:
                 old_rcodes, old_slots, old_ns = merged[key]
-                rcodes = [a + b for a, b in zip(old_rcodes, rcodes)]
-                slots = [a + b for a, b in zip(old_slots, slots)]
+                rcodes = [a + b for a, b in zip(old_rcodes, rcodes, strict=True)]
+                slots = [a + b for a, b in zip(old_slots, slots, strict=True)]
                 total_ns += old_ns
             merged[key] = (rcodes, slots, total_ns)
         for (transport, path), (rcodes, slots, total_ns) in sorted(merged.items()):

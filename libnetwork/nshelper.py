@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ class _Kernel:
             self.go_home()
         return []
 
-    def open_sockets(self, path: str, specs: list[SocketSpec]) -> list[socket.socket]:
+    def open_sockets(self, path: str, specs: Sequence[SocketSpec]) -> list[socket.socket]:
         self.enter(path)
         made: list[socket.socket] = []
         try:
@@ -141,7 +142,7 @@ def serve(channel: socket.socket) -> None:
                 made = kernel.open_sockets(request["path"], [tuple(s) for s in request["specs"]])
             else:
                 raise OSError(errno.EINVAL, f"unknown request {request['op']!r}")
-            reply = {"ok": True}
+            reply: dict[str, object] = {"ok": True}
         except OSError as err:
             reply = {"ok": False, "errno": err.errno or errno.EIO, "error": str(err)}
         except Exception as err:  # a bad request must not end the helper
@@ -172,7 +173,7 @@ class NamespaceHelper:
         """Write ``sysctls`` (keys under /proc/sys/net) in the namespace at ``path``."""
         self._call({"op": "sysctls", "path": path, "sysctls": sysctls}, 0)
 
-    def open_sockets(self, path: str, specs: list[SocketSpec]) -> list[socket.socket]:
+    def open_sockets(self, path: str, specs: Sequence[SocketSpec]) -> list[socket.socket]:
         """New sockets (not yet bound) that belong to the namespace at ``path``."""
         fds = self._call({"op": "sockets", "path": path, "specs": [list(s) for s in specs]}, len(specs))
         return [socket.socket(fileno=fd) for fd in fds]
@@ -188,7 +189,7 @@ class NamespaceHelper:
             try:
                 channel.send(message)
                 if not _wait(channel, _REPLY_TIMEOUT):
-                    raise TimeoutError("no answer within %.0fs" % _REPLY_TIMEOUT)
+                    raise TimeoutError(f"no answer within {_REPLY_TIMEOUT:.0f}s")
                 data, fds, _, _ = socket.recv_fds(channel, _MAX_MESSAGE, max(expected_fds, 1))
                 if not data:
                     raise ConnectionError("the namespace helper exited")
@@ -248,7 +249,7 @@ def set_sysctls(path: str, sysctls: dict[str, str]) -> None:
     _helper.set_sysctls(path, sysctls)
 
 
-def open_sockets(path: str, specs: list[SocketSpec]) -> list[socket.socket]:
+def open_sockets(path: str, specs: Sequence[SocketSpec]) -> list[socket.socket]:
     return _helper.open_sockets(path, specs)
 
 

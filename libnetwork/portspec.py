@@ -7,7 +7,8 @@ the CLI sends them.  Out: the bindings a driver is asked to program.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from .drivers.api import PortBinding
 from .errors import InvalidParameter
@@ -52,7 +53,7 @@ def parse_host_port(text: str) -> tuple[int, int]:
     return start, end
 
 
-def requested_bindings(port_bindings: Mapping[str, list[Mapping[str, str]]], exposed: Iterable[str],
+def requested_bindings(port_bindings: Mapping[str, Sequence[Mapping[str, str]]], exposed: Iterable[str],
                        publish_all: bool) -> tuple[PortBinding, ...]:
     """What to publish, in Docker's order (the bindings as given, then -P's exposed ports)."""
     result: list[PortBinding] = []

@@ -116,8 +116,9 @@ async def _replay_pools(ctl: Controller, networks: list[NetworkRecord]) -> None:
                 address_space=pool.address_space, pool=pool.subnet, sub_pool=pool.ip_range,
                 options=network.ipam_options or {}, v6=v6))
         except CnmError as err:
-            log.error("pool restore failed", extra={"network": network.name, "pool": str(pool.subnet), "error": err.message})
-    for _, network, ipam, v6, pool in replays:
+            log.error("pool restore failed",
+                      extra={"network": network.name, "pool": str(pool.subnet), "error": err.message})
+    for _, network, ipam, _v6, pool in replays:
         addresses: list[tuple[IPAddress, dict[str, str]]] = [(a, {}) for a in pool.aux_addresses.values()]
         if pool.gateway:
             addresses.append((pool.gateway.ip, {REQUEST_ADDRESS_TYPE: GATEWAY_ADDRESS_TYPE}))
@@ -125,7 +126,8 @@ async def _replay_pools(ctl: Controller, networks: list[NetworkRecord]) -> None:
             try:
                 await ctl.run(ipam.request_address, AddressRequest(pool.pool_id, address, options))
             except CnmError as err:
-                log.error("address restore failed", extra={"network": network.name, "address": str(address), "error": err.message})
+                log.error("address restore failed",
+                          extra={"network": network.name, "address": str(address), "error": err.message})
 
 
 async def _restore_sandbox_namespace(ctl: Controller, sandbox) -> None:

@@ -32,7 +32,8 @@ class DriverRegistry:
     def load_entry_points(self, drivers: DriverContext, ipams: IpamContext) -> None:
         self.drivers = plugins.load(plugins.DRIVER_GROUP, drivers)  # type: ignore[assignment]
         self.ipams = plugins.load(plugins.IPAM_GROUP, ipams)  # type: ignore[assignment]
-        for name, driver in [*self.drivers.items(), *self.ipams.items()]:
+        loaded: list[tuple[str, Driver | IpamDriver]] = [*self.drivers.items(), *self.ipams.items()]
+        for name, driver in loaded:
             self._assign_worker(name, driver)
 
     def _assign_worker(self, name: str, driver: Driver | IpamDriver) -> None:

@@ -14,7 +14,8 @@ that does not grow with the number of sandboxes.  Records are translated to
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from . import etcfiles, events
 from .dns.api import EndpointNames, Link, Membership, SandboxNames

@@ -52,15 +52,15 @@ class SandboxFiles:
                 dns or conf.nameservers, tuple(record.dns_search) or conf.search,
                 tuple(record.dns_options) or conf.options)
         conf = ctl.dns.resolv_conf(record, host_conf) or conf
-        entries = []
+        entries: list[tuple[str, list[str]]] = []
         for endpoint in endpoints:
             for address in (endpoint.ipv4, endpoint.ipv6):
                 if address:
                     entries.append((str(address.ip), [record.hostname]))
         entries += ctl.dns.link_hosts(record)
         for extra in record.extra_hosts:
-            host, _, address = extra.partition(":")
-            entries.append((address, [host]))
+            host, _, host_address = extra.partition(":")
+            entries.append((host_address, [host]))
         etcfiles.write_in_place(self.path(record, "resolv.conf"), etcfiles.render_resolv_conf(conf))
         etcfiles.write_in_place(self.path(record, "hosts"), etcfiles.render_hosts(entries, ipv6))
         etcfiles.write_in_place(self.path(record, "hostname"), record.hostname + "\n")

@@ -102,6 +102,8 @@ class Sandboxes:
             if link is None:
                 self.host.move_to_netns(spec.src_name, path)
                 link = inside.find_link(spec.src_name)
+                if link is None:
+                    raise FileNotFoundError(f"no link {spec.src_name} in {path} after the move")
             # The index stays across the rename.
             inside.configure_link(link.index, name=spec.ifname, mac=spec.mac,
                                   mtu=spec.mtu, alias=spec.eid, is_up=link.up)

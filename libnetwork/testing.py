@@ -47,7 +47,8 @@ def delete_netns(name: str) -> None:
     subprocess.run(["ip", "netns", "delete", name], check=False, stderr=subprocess.DEVNULL)
 
 
-def run_in(netns_path: str, *argv: str, check: bool = True, timeout: float = 30, **kwargs) -> subprocess.CompletedProcess:
+def run_in(netns_path: str, *argv: str, check: bool = True, timeout: float = 30,
+           **kwargs) -> subprocess.CompletedProcess:
     """Run a command in a namespace (nsenter, which keeps /sys as it is)."""
     return subprocess.run(["nsenter", f"--net={netns_path}", *argv], check=check, capture_output=True,
                           text=True, timeout=timeout, **kwargs)
@@ -123,7 +124,8 @@ class Daemon:
         except OSError:
             return ""
 
-    def cnm(self, *argv: str, check: bool = True, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess:
+    def cnm(self, *argv: str, check: bool = True, timeout: float = 60,
+            input: str | None = None) -> subprocess.CompletedProcess:
         result = subprocess.run(["cnm", "-H", self.host, *argv], capture_output=True, text=True,
                                 timeout=timeout, input=input)
         if check and result.returncode != 0:
@@ -143,7 +145,8 @@ class Daemon:
     def sandbox_netns(self, name: str) -> str:
         return self.inspect("sandbox", name)["SandboxKey"]
 
-    def run_in_sandbox(self, name: str, *argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
+    def run_in_sandbox(self, name: str, *argv: str, check: bool = True,
+                       timeout: float = 30) -> subprocess.CompletedProcess:
         return run_in(self.sandbox_netns(name), *argv, check=check, timeout=timeout)
 
     def run_on_host(self, *argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from libnetwork.errors import InvalidParameter
 
@@ -37,14 +37,16 @@ def _parse_bool(key: str, value: str) -> bool:
         return True
     if value in ("0", "f", "F", "FALSE", "false", "False"):
         return False
-    raise InvalidParameter(f'failed to parse {key} value: {value} (strconv.ParseBool: parsing "{value}": invalid syntax)')
+    raise InvalidParameter(
+        f'failed to parse {key} value: {value} (strconv.ParseBool: parsing "{value}": invalid syntax)')
 
 
 def _parse_int(key: str, value: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise InvalidParameter(f'failed to parse {key} value: {value} (strconv.Atoi: parsing "{value}": invalid syntax)') from None
+        raise InvalidParameter(
+            f'failed to parse {key} value: {value} (strconv.Atoi: parsing "{value}": invalid syntax)') from None
 
 
 def parse_options(nid: str, options: Mapping[str, str], *, default_mtu: int,

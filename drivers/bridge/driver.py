@@ -11,7 +11,14 @@ import logging
 from collections.abc import Sequence
 
 from libnetwork.drivers.api import (
-    Capabilities, DriverContext, EndpointConfig, EndpointInfo, JoinInfo, NetworkConfig, PortBinding, SandboxInfo,
+    Capabilities,
+    DriverContext,
+    EndpointConfig,
+    EndpointInfo,
+    JoinInfo,
+    NetworkConfig,
+    PortBinding,
+    SandboxInfo,
 )
 from libnetwork.errors import Forbidden, NotFound
 from libnetwork.firewall.api import Ruleset
@@ -121,8 +128,9 @@ class BridgeDriver:
             except Exception as err:  # cleanup goes on and reports every failure
                 failures.append(f"{veth_names(eid)[0]}: {err}")
         try:
+            default_name = self.context.default_bridge_name if network.default_bridge else None
             bridge = parse_options(network.nid, network.options, default_mtu=self.context.mtu,
-                                   default_bridge_name=self.context.default_bridge_name if network.default_bridge else None)
+                                   default_bridge_name=default_name)
             link = self.netlink.find_link(bridge.bridge_name)
             if link is not None and link.kind == "bridge":
                 self.netlink.remove_link(bridge.bridge_name)

@@ -97,7 +97,7 @@ def host_targets(host_ip: str, default_ip: str, v4: IPAddress | None,
         address = ipaddress.ip_address(host_ip or default_ip)
     except ValueError:
         raise InvalidParameter(f"invalid host IP address: {host_ip or default_ip}") from None
-    targets = []
+    targets: list[tuple[IPAddress, IPAddress]] = []
     if address.version == 4 and v4 is not None:
         targets.append((address, v4))
     if address.version == 6 and v6 is not None:

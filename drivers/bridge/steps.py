@@ -80,6 +80,8 @@ def setup_no_dad(host: Host, net: BridgeNetwork) -> None:
 
 def setup_addresses(host: Host, net: BridgeNetwork) -> None:
     link = host.netlink.find_link(net.bridge.bridge_name)
+    if link is None:
+        raise FileNotFoundError(f"no link {net.bridge.bridge_name}")
     subnets = () if net.bridge.inhibit_ipv4 else net.config.ipv4
     if net.config.enable_ipv6:
         subnets += net.config.ipv6

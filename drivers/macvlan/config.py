@@ -6,8 +6,8 @@ scripts that match on them keep working.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from libnetwork.errors import InvalidParameter
 

@@ -12,8 +12,16 @@ import logging
 from dataclasses import dataclass
 
 from libnetwork.drivers.api import (
-    GLOBAL_SCOPE, LOCAL_SCOPE, Capabilities, DriverContext, EndpointConfig, EndpointInfo, JoinInfo, NetworkConfig,
-    SandboxInfo, SubnetData,
+    GLOBAL_SCOPE,
+    LOCAL_SCOPE,
+    Capabilities,
+    DriverContext,
+    EndpointConfig,
+    EndpointInfo,
+    JoinInfo,
+    NetworkConfig,
+    SandboxInfo,
+    SubnetData,
 )
 from libnetwork.errors import Forbidden, Internal, InvalidParameter, NotFound
 from libnetwork.netlink import Netlink
@@ -126,7 +134,7 @@ class MacvlanDriver:
             raise InvalidParameter("create endpoint was not passed an IP address")
         if net.macvlan.mode == PASSTHRU:
             self._check_passthru_free(net, config.eid)
-        mac = config.mac or self._default_mac(net, config)
+        mac = config.mac or self._default_mac(net, config.ipv4)
         self.endpoints[config.eid] = MacvlanEndpoint(config, mac)
         return EndpointInfo(mac=mac)
 
@@ -138,14 +146,14 @@ class MacvlanDriver:
             raise Forbidden(f"macvlan network {net.config.nid} is in mode passthru: parent interface "
                             f"{net.macvlan.parent} already serves endpoint {holder.config.eid}")
 
-    def _default_mac(self, net: MacvlanNetwork, config: EndpointConfig) -> str:
+    def _default_mac(self, net: MacvlanNetwork, ipv4: ipaddress.IPv4Interface) -> str:
         if net.macvlan.mode == PASSTHRU:
             # A passthru child owns its parent's address, and setting another
             # one rewrites the parent's: keep the parent as the user left it.
             parent = self.netlink.find_link(net.macvlan.parent)
             if parent is not None and parent.mac:
                 return parent.mac
-        return mac_from_ipv4(config.ipv4.ip)
+        return mac_from_ipv4(ipv4.ip)
 
     def delete_endpoint(self, nid: str, eid: str) -> None:
         self.endpoints.pop(eid, None)

@@ -54,8 +54,15 @@ def _make_placeholder(nl: Netlink, name: str) -> Link:
     log.info("no dummy links in this kernel; the parent of an internal macvlan network is a veth pair",
              extra={"parent": name, "peer": peer})
     nl.ensure_veth(name, peer)
-    nl.set_up(nl.find_link(peer).index)
-    return nl.find_link(name)
+    nl.set_up(_existing(nl, peer).index)
+    return _existing(nl, name)
+
+
+def _existing(nl: Netlink, name: str) -> Link:
+    link = nl.find_link(name)
+    if link is None:
+        raise FileNotFoundError(f"no link {name}")
+    return link
 
 
 def _make_vlan(nl: Netlink, name: str) -> Link:

@@ -7,7 +7,8 @@ to one child, so it shares with nobody.
 
 from __future__ import annotations
 
-from typing import Iterable, Protocol
+from collections.abc import Iterable
+from typing import Protocol
 
 from libnetwork.drivers.api import NetworkConfig
 from libnetwork.errors import Forbidden
@@ -16,8 +17,11 @@ from .config import PASSTHRU, MacvlanConfig
 
 
 class OnParent(Protocol):
-    config: NetworkConfig
-    macvlan: MacvlanConfig
+    @property
+    def config(self) -> NetworkConfig: ...
+
+    @property
+    def macvlan(self) -> MacvlanConfig: ...
 
 
 def check_sharing(config: NetworkConfig, macvlan: MacvlanConfig, others: Iterable[OnParent]) -> None:

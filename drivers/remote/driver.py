@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from libnetwork.drivers.api import Capabilities, EndpointConfig, EndpointInfo, JoinInfo, NetworkConfig, SandboxInfo
 from libnetwork.errors import PluginError

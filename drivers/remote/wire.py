@@ -20,11 +20,20 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 from libnetwork.drivers.api import (
-    GLOBAL_SCOPE, LOCAL_SCOPE, Capabilities, EndpointConfig, EndpointInfo, JoinInfo, NetworkConfig, SandboxInfo,
-    StaticRoute, SubnetData,
+    GLOBAL_SCOPE,
+    LOCAL_SCOPE,
+    Capabilities,
+    EndpointConfig,
+    EndpointInfo,
+    JoinInfo,
+    NetworkConfig,
+    SandboxInfo,
+    StaticRoute,
+    SubnetData,
 )
 from libnetwork.v1plugins import BadReply
 
@@ -176,14 +185,18 @@ def endpoint_info(reply: Mapping[str, Any], sent: EndpointConfig) -> EndpointInf
     return EndpointInfo(mac=mac)
 
 
-def _address(text: str, key: str, version: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+_IP = TypeVar("_IP", ipaddress.IPv4Address, ipaddress.IPv6Address)
+
+
+def _address(text: str, key: str, family: type[_IP]) -> _IP | None:
     if not text:
         return None
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
         raise BadReply(f'unable to parse {key} "{text}"') from None
-    if address.version != version:
+    if not isinstance(address, family):
+        version = 4 if family is ipaddress.IPv4Address else 6
         raise BadReply(f"{key}: expected an IPv{version} address, got {text}")
     return address
 
@@ -227,7 +240,7 @@ def join_info(reply: Mapping[str, Any]) -> JoinInfo:
     # sandboxes without a gateway; there is no such fallback here.
     return JoinInfo(
         src_name=src_name or None, dst_prefix=prefix,
-        gateway_v4=_address(_text(reply, "Gateway"), "Gateway", 4),
-        gateway_v6=_address(_text(reply, "GatewayIPv6"), "GatewayIPv6", 6),
+        gateway_v4=_address(_text(reply, "Gateway"), "Gateway", ipaddress.IPv4Address),
+        gateway_v6=_address(_text(reply, "GatewayIPv6"), "GatewayIPv6", ipaddress.IPv6Address),
         static_routes=tuple(static_route(r) for r in routes),
     )

@@ -117,8 +117,8 @@ async def get_events(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     try:
         await response.prepare(request)
-        for message in replay:
-            await response.write(encode(message))
+        for past in replay:
+            await response.write(encode(past))
         if until is not None and until <= time.time_ns():
             await response.write_eof()
             return response

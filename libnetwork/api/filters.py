@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from ..errors import InvalidParameter
 from ..model import NetworkRecord
@@ -58,7 +58,8 @@ def _labels_match(wanted: list[str], labels: dict[str, str]) -> bool:
     return True
 
 
-def network_matcher(filters: dict[str, list[str]], in_use: Callable[[NetworkRecord], bool]) -> Callable[[NetworkRecord], bool]:
+def network_matcher(filters: dict[str, list[str]],
+                    in_use: Callable[[NetworkRecord], bool]) -> Callable[[NetworkRecord], bool]:
     for value in filters.get("type", []):
         if value not in ("custom", "builtin"):
             raise InvalidParameter(f"invalid filter: 'type'='{value}'")
@@ -72,7 +73,8 @@ def network_matcher(filters: dict[str, list[str]], in_use: Callable[[NetworkReco
         elif values[0] in ("false", "0"):
             dangling = False
         else:
-            raise InvalidParameter('invalid value for filter \'dangling\', must be "true" (or "1"), or "false" (or "0")')
+            raise InvalidParameter(
+                'invalid value for filter \'dangling\', must be "true" (or "1"), or "false" (or "0")')
 
     def matches(record: NetworkRecord) -> bool:
         if "name" in filters and not any(_match(p, record.name) for p in filters["name"]):

@@ -6,7 +6,8 @@ to API 1.45 and still sends newer fields.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import InvalidParameter
 from ..ipam import config as ipam_config

@@ -27,7 +27,8 @@ log = logging.getLogger("cnmd.api")
 
 API_VERSION = "1.45"
 MIN_API_VERSION = "1.24"
-CONTROLLER = web.AppKey("controller", object)
+# Controller is imported only for type checking (it imports this module), hence no type argument.
+CONTROLLER: web.AppKey[Controller] = web.AppKey("controller")
 # nginx's "client closed request": never sent (no one is there), seen in metrics only.
 CLIENT_CLOSED = 499
 

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from .api import NetworkRules, PortRule, Ruleset
 

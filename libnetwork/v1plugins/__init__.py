@@ -12,4 +12,6 @@ from .client import MIMETYPE, BadReply, PluginClient
 from .discovery import DEFAULT_DIRS, BadSpec, PluginSpec, TLSConfig, locate
 from .registry import Registry
 
-__all__ = ["DEFAULT_DIRS", "MIMETYPE", "BadReply", "BadSpec", "PluginClient", "PluginSpec", "Registry", "TLSConfig", "locate"]
+__all__ = [
+    "DEFAULT_DIRS", "MIMETYPE", "BadReply", "BadSpec", "PluginClient", "PluginSpec", "Registry", "TLSConfig", "locate",
+]

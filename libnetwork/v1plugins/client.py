@@ -30,7 +30,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from urllib.parse import urlsplit
 
 from .. import metrics
@@ -128,6 +128,12 @@ class PluginClient:
 
     def _prefix(self, method: str) -> str:
         return f'remote plugin "{self.name}": {method}'
+
+    @overload
+    def call(self, method: str, body: Any, parse: Callable[[dict], T], error_field: str | None = None) -> T: ...
+
+    @overload
+    def call(self, method: str, body: Any = None, parse: None = None, error_field: str | None = None) -> dict: ...
 
     def call(self, method: str, body: Any = None, parse: Callable[[dict], T] | None = None,
              error_field: str | None = None) -> T | dict:

@@ -24,7 +24,6 @@ import stat
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-
 DEFAULT_DIRS = ("/run/docker/plugins", "/etc/docker/plugins", "/usr/lib/docker/plugins")
 SCHEMES = ("unix", "tcp", "http", "https")
 

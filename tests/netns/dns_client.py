@@ -20,10 +20,11 @@ def query(name, qtype, transport="udp", server=SERVER, timeout=8.0):
     request = DNSRecord.question(name, qtype)
     try:
         raw = request.send(server, 53, tcp=transport == "tcp", timeout=timeout)
-    except socket.timeout:
+    except TimeoutError:
         return {"error": "timeout"}
     reply = DNSRecord.parse(raw)
-    return {"rcode": RCODE.get(reply.header.rcode), "tc": reply.header.tc, "id_ok": reply.header.id == request.header.id,
+    return {"rcode": RCODE.get(reply.header.rcode), "tc": reply.header.tc,
+            "id_ok": reply.header.id == request.header.id,
             "answers": [str(rr.rdata) for rr in reply.rr], "types": [QTYPE.get(rr.rtype) for rr in reply.rr],
             "ttls": [rr.ttl for rr in reply.rr]}
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from .conftest import api
 
 
@@ -47,7 +45,10 @@ def test_create_with_subnet_and_gateway(cnmd):
 def test_filters(cnmd):
     cnmd.docker("network", "create", "--label", "env=ci", "flt-one")
     cnmd.docker("network", "create", "flt-two")
-    names = lambda *f: set(cnmd.docker("network", "ls", "-q", "--format", "{{.Name}}", *f).stdout.split())
+
+    def names(*f: str) -> set[str]:
+        return set(cnmd.docker("network", "ls", "-q", "--format", "{{.Name}}", *f).stdout.split())
+
     assert names("--filter", "label=env=ci") == {"flt-one"}
     assert names("--filter", "name=flt-") == {"flt-one", "flt-two"}
     assert names("--filter", "type=builtin") == {"bridge", "host", "none"}
@@ -73,7 +74,8 @@ def test_errors_have_docker_status_and_text(cnmd):
 
     status, body, _ = api(cnmd, "POST", "/networks/create", {"Name": "x", "Driver": "nosuch"})
     assert status == 404 and "could not find plugin nosuch" in body["message"]
-    status, body, _ = api(cnmd, "POST", "/networks/create", raw=b"{not json", headers={"Content-Type": "application/json"})
+    status, body, _ = api(cnmd, "POST", "/networks/create", raw=b"{not json",
+                          headers={"Content-Type": "application/json"})
     assert status == 400 and body["message"].startswith("invalid JSON")
     status, body, _ = api(cnmd, "POST", "/networks/create", {"Name": "bridge"})
     assert status == 403

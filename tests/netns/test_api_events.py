@@ -30,7 +30,8 @@ def _docker_env(daemon) -> dict[str, str]:
 
 
 def _read_lines(process: subprocess.Popen, count: int, timeout: float = 15) -> list[dict]:
-    lines = []
+    lines: list[dict] = []
+    assert process.stdout is not None
     deadline = time.monotonic() + timeout
     while len(lines) < count:
         assert time.monotonic() < deadline, f"only {len(lines)} of {count} events arrived: {lines}"

@@ -7,6 +7,7 @@ that does not answer (up to --plugin-timeout) held up every network.
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 import time
 
@@ -44,7 +45,7 @@ def test_unrelated_networks_change_while_a_plugin_hangs(host):
         release = os.path.join(host.root, "release-join")
         flaky.set({"NetworkDriver.Join": {"kind": "hold", "until": release, "answer": {"Err": "released"}}})
         entered = threading.Event()
-        outcome: dict[str, object] = {}
+        outcome: dict[str, subprocess.CompletedProcess] = {}
 
         def hung_connect() -> None:
             entered.set()
@@ -87,7 +88,7 @@ def test_unrelated_networks_change_while_a_plugin_hangs(host):
         open(release, "w").close()
         hung.join(30)
         result = outcome["result"]
-        assert result.returncode != 0 and "released" in result.stderr, result  # type: ignore[attr-defined]
+        assert result.returncode != 0 and "released" in result.stderr, result
         names = set(host.cnm("sandbox", "ls", "--format", "{{.Name}}").stdout.split())
         assert "waiting" not in names
         assert set(host.cnm("network", "ls", "--format", "{{.Name}}").stdout.split()) == {

@@ -158,7 +158,8 @@ def test_parallel_connects_get_distinct_addresses(cnmd):
     procs = [subprocess.Popen(["cnm", "-H", cnmd.host, "sandbox", "create", "--name", f"par{i}", "--network", "par"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(12)]
     assert all(p.wait() == 0 for p in procs)
-    ips = [c["IPv4Address"] for c in json.loads(cnmd.docker("network", "inspect", "par").stdout)[0]["Containers"].values()]
+    containers = json.loads(cnmd.docker("network", "inspect", "par").stdout)[0]["Containers"]
+    ips = [c["IPv4Address"] for c in containers.values()]
     assert len(ips) == 12 and len(set(ips)) == 12
     cnmd.cnm("sandbox", "rm", "-f", *[f"par{i}" for i in range(12)])
     cnmd.docker("network", "rm", "par")
@@ -169,7 +170,8 @@ def test_aux_taken_and_range_exhausted(cnmd):
         "Subnet": "10.70.0.0/24", "AuxiliaryAddresses": {"a": "10.70.0.5", "b": "10.70.0.5"}}]}})
     assert twice[0] == 403 and "failed to allocate secondary ip address" in twice[1]["message"]
     assert "Address already in use" in twice[1]["message"]
-    cnmd.docker("network", "create", "--subnet", "10.70.0.0/24", "--ip-range", "10.70.0.8/31", "--gateway", "10.70.0.1", "narrow")
+    cnmd.docker("network", "create", "--subnet", "10.70.0.0/24", "--ip-range", "10.70.0.8/31",
+                "--gateway", "10.70.0.1", "narrow")
     cnmd.cnm("sandbox", "create", "--name", "n1", "--network", "narrow")
     cnmd.cnm("sandbox", "create", "--name", "n2", "--network", "narrow")
     full = cnmd.cnm("sandbox", "create", "--name", "n3", "--network", "narrow", check=False)

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from libnetwork.testing import add_netns, delete_netns, run_in
+from libnetwork.testing import Daemon, add_netns, delete_netns, run_in
 
 _serial = itertools.count()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def kernel_has(kind: str) -> bool:
     """Whether the kernel makes links of ``kind``: try one in a scratch namespace."""
     name = f"cnmk-{uuid.uuid4().hex[:8]}"
@@ -40,7 +40,7 @@ def kernel_has(kind: str) -> bool:
 
 @dataclass
 class Lan:
-    daemon: object
+    daemon: Daemon
     bridge: str
     parent: str          # the daemon's end: macvlan parent
     port: str            # the bridge's end of the parent's veth
@@ -144,6 +144,7 @@ def icmp_seen_on(lan: Lan, src: str, dst: str, action) -> int:
     capture = subprocess.Popen(
         ["nsenter", f"--net={lan.daemon.netns_path}", sys.executable, "-c", CAPTURE, lan.port, src, dst, "3"],
         stdout=subprocess.PIPE, text=True)
+    assert capture.stdout is not None
     try:
         assert capture.stdout.readline().strip() == "ready"
         action()
@@ -352,7 +353,9 @@ def test_internal_network_without_parent(cnmd):
     assert cnmd.inspect("sandbox", "ia")["Networks"]["mvint"]["Gateway"] == ""
     cnmd.cnm("sandbox", "rm", "-f", "ia", "ib")
     cnmd.cnm("network", "rm", "mvint")
-    assert set(host_links(cnmd)) == set(before)
+    # <=, not ==: a LAN veth of an earlier test can still be in ``before`` and go
+    # meanwhile (its peer's namespace is torn down by the kernel asynchronously).
+    assert set(host_links(cnmd)) <= set(before)
 
 
 def test_no_parent_is_internal_even_without_the_flag(cnmd):
@@ -429,10 +432,12 @@ def test_errors_have_docker_texts_and_leave_nothing(cnmd, lan):
          "requested macvlan mode 'l3' is not valid, 'bridge' mode is the macvlan driver default"),
         (["-o", "parent=nope0.10"], "-o parent interface was not found on the host: nope0"),
         (["-o", f"parent={net.parent}.1.2"],
-         f"required interface name format is: name.vlan_id, ex. eth0.10 for vlan 10, instead received {net.parent}.1.2"),
+         "required interface name format is: name.vlan_id, ex. eth0.10 for vlan 10, "
+         f"instead received {net.parent}.1.2"),
         (["-o", f"parent={net.parent}.ten"], "unable to parse a valid vlan id from: ten (ex. eth0.10 for vlan 10)"),
         (["-o", f"parent={net.parent}.4095"], "vlan id must be between 1-4094, received: 4095"),
-        (["-o", "parent=averyveryverylongname"], "parent interface name averyveryverylongname is longer than 15 characters"),
+        (["-o", "parent=averyveryverylongname"],
+         "parent interface name averyveryverylongname is longer than 15 characters"),
     ]
     for options, message in cases:
         got = refused(cnmd, "network", "create", "-d", "macvlan", "--subnet", "10.70.18.0/24", *options, "mverr")
@@ -466,7 +471,7 @@ def test_restart_keeps_children_in_their_sandboxes(fresh_cnmd, namespace):
     # join ran again: no second child in the host, none refused by the passthru parent
     assert not [n for n in host_links(d) if n.startswith("macv")]
     assert "endpoint restore failed" not in d.log()
-    assert sorted(l["ifname"] for l in json.loads(d.run_in_sandbox("r1", "ip", "-j", "link").stdout)) == \
+    assert sorted(link["ifname"] for link in json.loads(d.run_in_sandbox("r1", "ip", "-j", "link").stdout)) == \
         ["eth0", "eth1", "lo"]
     assert pings(d, "r1", "10.70.19.2") and pings(d, "r2", "10.70.20.2")
     # after a restart the driver still knows which parent it made

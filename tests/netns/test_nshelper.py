@@ -12,6 +12,7 @@ from libnetwork.netlink import Netlink, is_netns, remove_netns
 from libnetwork.nshelper import NamespaceHelper
 from libnetwork.testing import require_root, run_in
 
+
 @pytest.fixture
 def helper():
     require_root()

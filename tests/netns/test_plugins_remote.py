@@ -62,6 +62,7 @@ class Process:
             probe.close()
 
     def wait_dead(self) -> None:
+        assert self.proc is not None
         self.proc.wait(10)
 
     def stop(self) -> None:

@@ -246,7 +246,8 @@ def test_key_rotation_without_restart(cluster: Cluster) -> None:
 def start_capture(netns: str, path: str, expression: str) -> subprocess.Popen[bytes]:
     """tcpdump on eth0 of ``netns``, returned once it says it is listening."""
     tcpdump = subprocess.Popen(
-        ["nsenter", f"--net={netns}", "tcpdump", "-i", "eth0", "--immediate-mode", "-U", "-s", "0", "-w", path, *expression.split()],
+        ["nsenter", f"--net={netns}", "tcpdump", "-i", "eth0", "--immediate-mode", "-U", "-s", "0", "-w", path,
+         *expression.split()],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert tcpdump.stderr is not None
     ready, _, _ = select.select([tcpdump.stderr], [], [], 10)

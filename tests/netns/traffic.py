@@ -56,6 +56,7 @@ CLIENT = textwrap.dedent("""
 def server(netns_path: str, proto: str = "tcp", port: int = 80, ipv6: bool = False):
     argv = ["nsenter", f"--net={netns_path}", sys.executable, "-c", SERVER, proto, str(port)]
     proc = subprocess.Popen(argv + (["6"] if ipv6 else []), stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
     try:
         assert proc.stdout.readline().strip() == "ready"
         yield proc

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import socketserver
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Callable
+from typing import Any
 
 # A route answers (status, body bytes); a dict or list is sent as JSON with 200.
 Route = Callable[[dict[str, Any] | None], Any]

@@ -11,8 +11,14 @@ import pytest
 from libnetwork.cli import gotypes
 from libnetwork.cli.tables import natural_key, natural_less, render, tabwrite, truncate_id
 from libnetwork.cli.views import (
-    compact_json, filter_sandboxes, indent_json, inspect_text, network_list_text, port_text,
-    sandbox_list_text)
+    compact_json,
+    filter_sandboxes,
+    indent_json,
+    inspect_text,
+    network_list_text,
+    port_text,
+    sandbox_list_text,
+)
 from libnetwork.gotemplate import HEADER_FUNCS, TemplateError, go_json, go_string, go_time_string, parse
 
 
@@ -348,7 +354,7 @@ class TestNetworkList:
             "b=2,com.example.team-name=net   net\n")
 
     def test_natural_sort_by_name(self):
-        nets = [{"Id": str(i), "Name": "network-%d-foo" % i} for i in (10, 2, 1)]
+        nets = [{"Id": str(i), "Name": f"network-{i}-foo"} for i in (10, 2, 1)]
         assert network_list_text(nets, "{{.Name}}") == "network-1-foo\nnetwork-2-foo\nnetwork-10-foo\n"
 
     def test_unknown_field_is_a_template_error(self):

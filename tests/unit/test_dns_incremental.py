@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from collections.abc import Set
 
 from dnslib import DNSRecord
 from hypothesis import given, settings
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from libnetwork.dns.answer import respond
 from libnetwork.dns.api import TTL, EndpointNames, Link, Membership, NetworkNames, SandboxDNS, SandboxNames
-from libnetwork.dns.zone import A_IN, AAAA_IN, PTR_IN, Zones, encode_name
+from libnetwork.dns.zone import A_IN, AAAA_IN, PTR_IN, Zones, encode_name, reverse_name
 
 NETWORKS = (("nid-one", "one"), ("nid-two", "two"), ("nid-three", "three"))
 SANDBOXES = tuple(f"s{i}" for i in range(6))
@@ -25,6 +26,13 @@ def first_orders(answers) -> dict[bytes, bytes]:
     return {key: answer.variants[0] for key, answer in answers.items()}
 
 
+def wire_of(name: str) -> bytes:
+    """A name the test knows to be valid, in wire format."""
+    encoded = encode_name(name)
+    assert encoded is not None, name
+    return encoded
+
+
 def record(qtype: bytes, rdata: bytes) -> bytes:
     return b"\xc0\x0c" + qtype + struct.pack("!IH", TTL, len(rdata)) + rdata
 
@@ -34,17 +42,17 @@ def reference_tiers(network: NetworkNames) -> tuple[dict, dict, dict, dict]:
     addresses: dict[bytes, tuple[list, list]] = {}
     ptr: dict[bytes, bytes] = {}
     for endpoint in network.endpoints:
-        for wire in dict.fromkeys(encode_name(n).lower() for n in endpoint.names if encode_name(n)):
+        for wire in dict.fromkeys(w.lower() for n in endpoint.names if (w := encode_name(n))):
             four, six = addresses.setdefault(wire, ([], []))
             four += [endpoint.ipv4] if endpoint.ipv4 and endpoint.ipv4 not in four else []
             six += [endpoint.ipv6] if endpoint.ipv6 and endpoint.ipv6 not in six else []
-        target = encode_name(f"{endpoint.names[0]}.{network.name}")
+        target = wire_of(f"{endpoint.names[0]}.{network.name}")
         for address in (endpoint.ipv4, endpoint.ipv6):
             if address is not None:
-                ptr.setdefault(encode_name(address.reverse_pointer) + PTR_IN, record(PTR_IN, target))
+                ptr.setdefault(reverse_name(address) + PTR_IN, record(PTR_IN, target))
     plain, qualified, owned = {}, {}, set()
     for wire, (four, six) in addresses.items():
-        long = wire[:-1] + encode_name(network.name).lower()
+        long = wire[:-1] + wire_of(network.name).lower()
         owned |= {wire, long}
         for qtype, found in ((A_IN, four), (AAAA_IN, six)):
             if found:
@@ -62,8 +70,8 @@ def reference(spec: SandboxDNS) -> dict[bytes, bytes]:
                 merged.setdefault(key, value)
     links: dict[bytes, bytes] = {}
     for link in spec.links:
-        alias, target = encode_name(link.alias).lower(), encode_name(link.target).lower()
-        for network, (plain, qualified, _, nodata) in zip(spec.networks, tables):
+        alias, target = wire_of(link.alias).lower(), wire_of(link.target).lower()
+        for network, (plain, qualified, _, nodata) in zip(spec.networks, tables, strict=True):
             if (link.network is None or link.network == network.name) and target + A_IN in nodata:
                 for qtype in (A_IN, AAAA_IN):
                     links.setdefault(alias + qtype, plain.get(target + qtype) or qualified.get(target + qtype, b""))
@@ -101,7 +109,7 @@ class Model:
             self.joined[membership.nid][spec.sid] = membership.endpoint
         self.sandboxes[spec.sid] = spec
 
-    def forget(self, sid: str, keep: set[str] = frozenset()) -> None:
+    def forget(self, sid: str, keep: Set[str] = frozenset()) -> None:
         self.sandboxes.pop(sid, None)
         for nid, endpoints in self.joined.items():
             if nid not in keep:

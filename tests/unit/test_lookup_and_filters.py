@@ -1,4 +1,4 @@
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
@@ -49,7 +49,10 @@ def test_filters_both_encodings():
 def test_network_matcher():
     nets = [_net("bridge", predefined=True), _net("dev", labels={"env": "ci"}), _net("prod")]
     used = {"prod"}
-    match = lambda f: [n.name for n in nets if filters.network_matcher(f, lambda n: n.name in used)(n)]
+
+    def match(f: dict[str, list[str]]) -> list[str]:
+        return [n.name for n in nets if filters.network_matcher(f, lambda n: n.name in used)(n)]
+
     assert match({"label": ["env=ci"]}) == ["dev"]
     assert match({"label": ["env"]}) == ["dev"]
     assert match({"type": ["builtin"]}) == ["bridge"]

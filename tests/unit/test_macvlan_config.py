@@ -7,7 +7,11 @@ import pytest
 
 from libnetwork.drivers.api import NetworkConfig, SubnetData
 from libnetwork.drivers.macvlan.config import (
-    MacvlanConfig, VlanName, check_vlan_id, parse_options, parse_vlan_name,
+    MacvlanConfig,
+    VlanName,
+    check_vlan_id,
+    parse_options,
+    parse_vlan_name,
 )
 from libnetwork.drivers.macvlan.driver import child_name, mac_from_ipv4
 from libnetwork.drivers.macvlan.sharing import check_sharing
@@ -30,7 +34,8 @@ def test_no_parent_is_a_placeholder_of_the_network():
 
 
 def test_bad_options_have_docker_text():
-    with pytest.raises(InvalidParameter, match="requested macvlan mode 'l2' is not valid, 'bridge' mode is the macvlan"):
+    with pytest.raises(InvalidParameter,
+                       match="requested macvlan mode 'l2' is not valid, 'bridge' mode is the macvlan"):
         parse_options(NID, {"parent": "eth0", "macvlan_mode": "l2"})
     with pytest.raises(InvalidParameter, match="loopback interface is not a valid macvlan parent link"):
         parse_options(NID, {"parent": "lo"})

@@ -23,8 +23,9 @@ def remote(network: events.NetworkRef, eid: str, names: tuple[str, ...], ip: str
 
 def addresses(resolvers: SandboxResolvers, sid: str, name: str) -> list[str] | None:
     view = resolvers.resolver.view(sid)
-    assert view is not None
-    answer = view.answers.get(encode_name(name).lower() + A_IN)
+    wire = encode_name(name)
+    assert view is not None and wire is not None
+    answer = view.answers.get(wire.lower() + A_IN)
     if answer is None:
         return None
     return sorted(str(ipaddress.IPv4Address(r[-4:])) for r in _records(answer.variants[0]))

@@ -5,14 +5,22 @@ from __future__ import annotations
 import ipaddress
 import os
 import time
+from typing import Any
 
 import pytest
 
 from libnetwork import errors
 from libnetwork.drivers import remote
 from libnetwork.drivers.api import (
-    Capabilities, EndpointConfig, EndpointInfo, ExternalConnectivity, NetworkConfig, NodeDiscovery, SandboxInfo,
-    StaticRoute, SubnetData,
+    Capabilities,
+    EndpointConfig,
+    EndpointInfo,
+    ExternalConnectivity,
+    NetworkConfig,
+    NodeDiscovery,
+    SandboxInfo,
+    StaticRoute,
+    SubnetData,
 )
 from libnetwork.drivers.remote import wire
 from libnetwork.ipam import remote as ipam_remote
@@ -27,7 +35,7 @@ iface = ipaddress.ip_interface
 
 
 def network_config(**kw) -> NetworkConfig:
-    values = dict(
+    values: dict[str, Any] = dict(
         nid="n1", name="web", options={"foo": "bar"},
         ipv4=(SubnetData(net("10.1.0.0/24"), iface("10.1.0.1/24"), {"router": ip("10.1.0.254")}),),
         ipv6=(SubnetData(net("fd00:1::/64"), iface("fd00:1::1/64")),), enable_ipv6=True,
@@ -95,7 +103,8 @@ def test_node_discovery():
 # -- NetworkDriver replies -------------------------------------------------------------
 
 def test_capabilities():
-    assert wire.capabilities({"Scope": "local"}) == Capabilities("local", "local", restore_by_replay=False, own_worker=True)
+    assert wire.capabilities({"Scope": "local"}) == Capabilities("local", "local", restore_by_replay=False,
+                                                                 own_worker=True)
     assert wire.capabilities({"Scope": "global", "ConnectivityScope": "local"}).connectivity_scope == "local"
     with pytest.raises(BadReply, match="expecting 'local' or 'global', got swarm"):
         wire.capabilities({"Scope": "swarm"})

@@ -7,7 +7,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 import pytest
 
 from libnetwork.cluster.serf import (
@@ -151,7 +151,8 @@ def test_key_errors_still_carry_a_body():
 def test_errors_answered_before_the_command_have_no_body():
     demux = Demux()
     demux.register(2, "members")
-    assert demux.feed({"Seq": 2, "Error": "Authentication required"}) == Frame(2, "reply", "Authentication required", None)
+    assert demux.feed({"Seq": 2, "Error": "Authentication required"}) == \
+        Frame(2, "reply", "Authentication required", None)
     demux.register(3, "members")
     assert demux.feed({"Seq": 3, "Error": ""}) is None
 
@@ -267,6 +268,7 @@ class FakeAgent:
                 if command == "handshake":
                     self.send(seq, "" if body == {"Version": 1} else "Unsupported IPC version")
                 elif command == "auth":
+                    assert body is not None
                     self.send(seq, "" if body["AuthKey"] == self.auth else "Invalid authentication token")
                 elif command == "stop":
                     self.send(seq)

@@ -15,7 +15,15 @@ import threading
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
 from ipaddress import (
-    IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network, ip_address, ip_interface, ip_network,
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+    ip_address,
+    ip_interface,
+    ip_network,
 )
 from typing import Any, TypeVar
 
@@ -68,7 +76,8 @@ def network(nid: str = "n1", **changes: Any) -> NetworkRecord:
 
 def endpoint(eid: str = "e1") -> EndpointRecord:
     return EndpointRecord(id=eid, network_id="n1", sandbox_id="s1", name="web", ifname="eth0",
-                          mac="02:42:ac:12:00:02", ipv4=IPv4Interface("172.18.0.2/16"), ipv6=IPv6Interface("fd00::2/64"), aliases=["www"],
+                          mac="02:42:ac:12:00:02", ipv4=IPv4Interface("172.18.0.2/16"),
+                          ipv6=IPv6Interface("fd00::2/64"), aliases=["www"],
                           ipam_config={"IPv4Address": "172.18.0.2"}, gateway_v4=IPv4Address("172.18.0.1"),
                           published=[{"proto": "tcp", "host_ip": "0.0.0.0", "host_port": 8080, "port": 80}],
                           created_seq=1, ready=True)

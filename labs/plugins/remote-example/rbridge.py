@@ -37,6 +37,7 @@ import socketserver
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 from pyroute2 import IPRoute, NetlinkError
 
@@ -57,7 +58,7 @@ class Plugin:
         self.state_path = state_path
         self.lock = threading.Lock()
         self.ipr = IPRoute()
-        self.state = {"networks": {}, "endpoints": {}, "pools": {}}
+        self.state: dict[str, dict[str, Any]] = {"networks": {}, "endpoints": {}, "pools": {}}
         if os.path.exists(state_path):
             with open(state_path) as handle:
                 self.state.update(json.load(handle))
@@ -220,6 +221,7 @@ class Plugin:
         if pool is None:
             raise PluginError(f"no pool {request['PoolID']}")
         network = ipaddress.ip_network(pool["pool"])
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None
         if request.get("Address"):
             address = ipaddress.ip_address(request["Address"])
             if address not in network or str(address) in pool["allocated"]:

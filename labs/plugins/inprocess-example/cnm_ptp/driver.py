@@ -20,7 +20,14 @@ import ipaddress
 from dataclasses import dataclass
 
 from libnetwork.drivers.api import (
-    Capabilities, DriverContext, EndpointConfig, EndpointInfo, JoinInfo, NetworkConfig, SandboxInfo, StaticRoute,
+    Capabilities,
+    DriverContext,
+    EndpointConfig,
+    EndpointInfo,
+    JoinInfo,
+    NetworkConfig,
+    SandboxInfo,
+    StaticRoute,
 )
 from libnetwork.errors import Forbidden, InvalidParameter, NotFound
 from libnetwork.netlink import Netlink
@@ -85,15 +92,16 @@ class PtpDriver:
     def create_network(self, config: NetworkConfig) -> None:
         if config.enable_ipv6 or config.ipv6:
             raise InvalidParameter("ptp: IPv6 is not supported")
-        if len(config.ipv4) != 1 or config.ipv4[0].gateway is None:
+        subnet = config.ipv4[0].subnet if len(config.ipv4) == 1 else None
+        gateway = config.ipv4[0].gateway if len(config.ipv4) == 1 else None
+        if not isinstance(subnet, ipaddress.IPv4Network) or not isinstance(gateway, ipaddress.IPv4Interface):
             raise Forbidden("ptp driver needs exactly one IPv4 subnet with a gateway")
-        subnet = config.ipv4[0]
         mtu = parse_mtu(config.options, self.context.mtu)
         if not config.internal:
             # Sandboxes reach each other and the world through the host's routing.
             with open(IP_FORWARD, "w") as handle:
                 handle.write("1\n")
-        self.networks[config.nid] = _Network(subnet.subnet, subnet.gateway.ip, mtu, config.internal)
+        self.networks[config.nid] = _Network(subnet, gateway.ip, mtu, config.internal)
 
     def delete_network(self, nid: str) -> None:
         self.networks.pop(nid, None)
@@ -122,12 +130,16 @@ class PtpDriver:
             endpoint = self.endpoints[eid]
         except KeyError:
             raise NotFound(f"ptp: endpoint {eid} not found") from None
+        address = endpoint.ipv4
+        assert address is not None  # create_endpoint took none without one
         host_side, sandbox_side = veth_names(eid)
         self.netlink.ensure_veth(host_side, sandbox_side, mtu=net.mtu,
-                                 peer_mac=endpoint.mac or mac_for(endpoint.ipv4.ip))
+                                 peer_mac=endpoint.mac or mac_for(address.ip))
         link = self.netlink.find_link(host_side)
+        if link is None:
+            raise FileNotFoundError(f"no link {host_side}")
         self.netlink.ensure_address(link.index, ipaddress.IPv4Interface(f"{net.gateway}/32"))
-        self.netlink.ensure_route(ipaddress.IPv4Network(f"{endpoint.ipv4.ip}/32"), oif=link.index)
+        self.netlink.ensure_route(ipaddress.IPv4Network(f"{address.ip}/32"), oif=link.index)
         return JoinInfo(
             src_name=sandbox_side, dst_prefix="eth", mtu=net.mtu,
             gateway_v4=None if net.internal else net.gateway,
