@@ -161,11 +161,11 @@ class Netlink:
             except NetlinkError as err:
                 if err.code != errno.EEXIST:
                     raise
-            link = self.find_link(name)
+            link = self._created(name)
             log.debug("bridge created", extra={"bridge": name})
         elif link.kind != "bridge":
             raise FileExistsError(f"{name} exists and is not a bridge")
-        changes = {"state": "up"}
+        changes: dict[str, str | int] = {"state": "up"}
         if mtu:
             changes["mtu"] = mtu
         self._ipr.link("set", index=link.index, **changes)
@@ -241,7 +241,7 @@ class Netlink:
                     raise LinkKindUnsupported(kind) from None
                 if err.code != errno.EEXIST:
                     raise OSError(err.code, os.strerror(err.code)) from None
-            link = self.find_link(name)
+            link = self._created(name)
         elif link.kind != kind:
             raise FileExistsError(f"{name} exists and is not a {kind} link")
         return link
@@ -300,6 +300,12 @@ class Netlink:
         at the bridge and bridged back to itself rather than routed.
         """
         self._ipr.brport("set", index=index, mode=1)
+
+    def _created(self, name: str) -> Link:
+        link = self.find_link(name)
+        if link is None:
+            raise FileNotFoundError(f"no link {name}")
+        return link
 
     def _index(self, name: str) -> int:
         link = self.find_link(name)

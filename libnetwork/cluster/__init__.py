@@ -1,1 +1,5 @@
-"""The cluster of cnmd hosts, as Docker's swarm has it: join tokens, the cluster CA and node identities, and Serf (membership, failure detection, gossip events)."""
+"""The cluster of cnmd hosts, as Docker's swarm has it.
+
+Join tokens, the cluster CA and node identities, and Serf (membership, failure
+detection, gossip events).
+"""

@@ -27,6 +27,7 @@ HOST_SIDE = "192.0.2.1"
 
 
 def _wait_ready(process: subprocess.Popen) -> None:
+    assert process.stdout is not None
     line = process.stdout.readline()
     if "ready" not in line:
         raise RuntimeError(f"upstream server did not start: {line}{process.stdout.read()}")

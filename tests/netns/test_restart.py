@@ -83,7 +83,8 @@ def _calls(flaky) -> list[tuple[str, str]]:
     """The remote plugin calls the proxy saw, in order: (method, endpoint ID or "-")."""
     try:
         with open(flaky.faults + ".calls") as handle:
-            return [tuple(line.split()[-2:]) for line in handle if not line.startswith("held ")]
+            return [(fields[-2], fields[-1]) for fields in (line.split() for line in handle)
+                    if fields[0] != "held"]
     except FileNotFoundError:
         return []
 

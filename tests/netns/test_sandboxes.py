@@ -6,7 +6,6 @@ import json
 import os
 import time
 
-import pytest
 from pyroute2 import IPRoute
 
 
@@ -145,7 +144,8 @@ def test_none_host_and_container_modes(cnmd):
 
 def test_exec_sees_sandbox_files_and_hostname(cnmd):
     cnmd.cnm("sandbox", "create", "--name", "ex", "--hostname", "exhost")
-    out = cnmd.cnm("exec", "ex", "--", "sh", "-c", "hostname; cat /etc/hosts; cat /etc/resolv.conf; ls /sys/class/net").stdout
+    script = "hostname; cat /etc/hosts; cat /etc/resolv.conf; ls /sys/class/net"
+    out = cnmd.cnm("exec", "ex", "--", "sh", "-c", script).stdout
     assert out.splitlines()[0] == "exhost"
     ip = cnmd.inspect("sandbox", "ex")["Networks"]["bridge"]["IPAddress"]
     assert f"{ip}\texhost" in out
