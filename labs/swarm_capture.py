@@ -31,6 +31,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from underlay import Underlay
@@ -341,7 +342,8 @@ class Lab:
                         nd = x
             except OSError:
                 pass
-            s = [nd["Status"], nd["Spec"].get("Role"), (nd.get("ManagerStatus") or {}).get("Reachability")] if nd else None
+            s = ([nd["Status"], nd["Spec"].get("Role"), (nd.get("ManagerStatus") or {}).get("Reachability")]
+                 if nd else None)
             if not seen or seen[-1][1] != s:
                 seen.append([round(time.monotonic() - t0, 3), s])
             await asyncio.sleep(step)
@@ -629,7 +631,8 @@ async def scenario(lab: Lab):
     await C("node3", "node", "ls")
     await C("node1", "node", "ls", "-q")
     await C("node1", "node", "ls", "--filter", "role=manager")
-    await A("node1", "GET", "/nodes?filters=" + '{"role":{"worker":true}}'.replace('"', "%22").replace("{", "%7B").replace("}", "%7D").replace(":", "%3A"))
+    worker_filter = urllib.parse.quote('{"role":{"worker":true}}')
+    await A("node1", "GET", "/nodes?filters=" + worker_filter)
     lab.label("nodes/inspect")
     await A("node1", "GET", f"/nodes/{nid1}")
     await A("node1", "GET", f"/nodes/{nid2}")
