@@ -193,7 +193,7 @@ async def serve(args: argparse.Namespace) -> None:
     cluster = Swarm(args.data_root)
     await cluster.start()
     metrics_runner, stop_metrics = await _start_metrics(args, controller)
-    runner = web.AppRunner(build_app(controller, metrics=metrics_runner is not None, cluster=cluster),
+    runner = web.AppRunner(build_app(controller, cluster, metrics=metrics_runner is not None),
                            access_log=None, handle_signals=False)
     await runner.setup()
     os.makedirs(os.path.dirname(socket_path) or ".", exist_ok=True)

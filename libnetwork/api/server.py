@@ -230,7 +230,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
 )
 
 
-def build_app(controller: Controller, *, metrics: bool = False, cluster: Swarm | None = None) -> web.Application:
+def build_app(controller: Controller, cluster: Swarm, *, metrics: bool = False) -> web.Application:
     middlewares: list = [errors_middleware]
     if metrics:
         from .. import metrics as metrics_
@@ -239,10 +239,6 @@ def build_app(controller: Controller, *, metrics: bool = False, cluster: Swarm |
         middlewares.insert(0, metrics_.middleware)
     app = web.Application(middlewares=middlewares, client_max_size=4 * 1024 * 1024)
     app[CONTROLLER] = controller
-    if cluster is None:
-        from ..cluster.swarm import Swarm
-
-        cluster = Swarm(controller.settings.data_root)
     app[swarm.SWARM] = cluster
     event_log = EventLog()
     # Subscribed here, after the controller started: like dockerd, no events for

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from libnetwork import events
 from libnetwork.api import events as api_events
 from libnetwork.api.server import build_app
+from libnetwork.cluster.swarm import Swarm
 from libnetwork.errors import InvalidParameter
 from libnetwork.eventlog import EventLog, render
 
@@ -107,7 +108,7 @@ def test_events_from_other_nodes_are_not_logged():
 
 def _app():
     bus = events.EventBus()
-    return bus, build_app(SimpleNamespace(events=bus))
+    return bus, build_app(SimpleNamespace(events=bus), Swarm("/nonexistent"))
 
 
 async def _with_client(body):

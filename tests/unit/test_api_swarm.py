@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from libnetwork import events
 from libnetwork.api import swarm
 from libnetwork.api.server import build_app
+from libnetwork.cluster.swarm import Swarm
 
 MANAGER_TEXT = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect '
                 'this node to swarm and try again.')
@@ -21,9 +22,9 @@ def _controller():
     return SimpleNamespace(events=events.EventBus(), sandboxes={}, networks={}, settings=settings)
 
 
-def _request(method: str, path: str, **kwargs):
+def _request(method: str, path: str, cluster: Swarm | None = None, **kwargs):
     async def run():
-        client = TestClient(TestServer(build_app(_controller())))
+        client = TestClient(TestServer(build_app(_controller(), cluster or Swarm("/nonexistent"))))
         await client.start_server()
         try:
             response = await client.request(method, path, **kwargs)
@@ -48,9 +49,27 @@ def test_leave_is_503_not_part_of_a_swarm():
         503, "application/json", {"message": "This node is not part of a swarm"})
 
 
-def test_init_says_it_is_not_implemented_yet():
-    status, _, body = _request("POST", "/swarm/init", json={"ListenAddr": "0.0.0.0:2377"})
-    assert status == 501 and "not implemented" in body["message"]
+@pytest.mark.parametrize("body, status, message", [
+    ({}, 400, 'invalid ListenAddr "": invalid empty address'),
+    ({"ListenAddr": "bogus"}, 400,
+     "listen address must be an IP address or network interface (with optional port number)"),
+    ({"ListenAddr": "0.0.0.0:2377", "AdvertiseAddr": "eth9"}, 400,
+     "advertise address must be a non-zero IP address or network interface (with optional port number)"),
+    ({"ListenAddr": "0.0.0.0:2377", "AdvertiseAddr": "192.168.10.11", "DataPathPort": 80}, 500,
+     "Datapath port number is not in valid range (1024-49151) : 80"),
+    ({"ListenAddr": "0.0.0.0:2377"}, 400,
+     "could not choose an IP address to advertise since this system has multiple addresses on interface eth0 "
+     "(192.168.10.11 and 192.168.10.111) - specify one with --advertise-addr"),
+])
+def test_init_refuses_bad_input_as_dockerd(body, status, message, tmp_path):
+    """Refused before anything is made: no swarm directory appears."""
+    def interfaces():
+        return {"lo": ["127.0.0.1"], "eth0": ["192.168.10.11", "192.168.10.111"]}
+
+    cluster = Swarm(str(tmp_path), interfaces=interfaces)
+    assert _request("POST", "/swarm/init", json=body, cluster=cluster) == (status, "application/json",
+                                                                           {"message": message})
+    assert not (tmp_path / "swarm").exists()
 
 
 def test_info_has_an_inactive_swarm_section():

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from libnetwork import daemon, events, metrics
 from libnetwork.api.server import build_app
+from libnetwork.cluster.swarm import Swarm
 
 
 def _samples(collector) -> dict:
@@ -46,7 +47,8 @@ def test_dns_counts_become_counters_and_a_histogram():
 
 def test_request_latency_is_labelled_by_route_template():
     async def run():
-        app = build_app(SimpleNamespace(events=events.EventBus(), networks={}, sandboxes={}), metrics=True)
+        app = build_app(SimpleNamespace(events=events.EventBus(), networks={}, sandboxes={}),
+                        Swarm("/nonexistent"), metrics=True)
         client = TestClient(TestServer(app))
         await client.start_server()
         try:
