@@ -266,7 +266,7 @@ class TestSwarmInspect:
         daemon.routes[("GET", "/swarm")] = (200, SWARM)
         assert cnm(daemon, "swarm", "inspect", "-f", "{{.ID}} {{.Spec.Raft.ElectionTick}}") == (
             0, "ppci6xekv5jb8c24qspvg46k1 10\n", "")
-        assert cnm(daemon, "swarm", "inspect", "--format", "{{.Nope") [0] == 64
+        assert cnm(daemon, "swarm", "inspect", "--format", "{{.Nope")[0] == 64
 
     def test_hidden_from_help(self, daemon):
         assert "inspect" not in cnm(daemon, "swarm", "--help")[1]
