@@ -127,7 +127,7 @@ def _swarm_spec_flags() -> list[Flag]:
 
 def swarm_commands() -> Command:
     return Command(
-        "swarm", "swarm", "Manage Swarm", group=MANAGEMENT, subcommands=[
+        "swarm", "swarm COMMAND", "Manage Swarm", group=MANAGEMENT, subcommands=[
             Command("init", "init [OPTIONS]", "Initialize a swarm", run="swarm:run_init", flags=sorted([
                 Flag("advertise-addr", kind="string", help=_ADVERTISE_HELP),
                 Flag("availability", kind="string", default="active", help=_AVAILABILITY_HELP),
@@ -172,7 +172,7 @@ def swarm_commands() -> Command:
 
 def node_commands() -> Command:
     return Command(
-        "node", "node", "Manage Swarm nodes", group=MANAGEMENT, subcommands=[
+        "node", "node COMMAND", "Manage Swarm nodes", group=MANAGEMENT, subcommands=[
             Command("demote", "demote NODE [NODE...]", "Demote one or more nodes from manager in the swarm",
                     nargs=(1, None), run="node:run_demote"),
             Command("inspect", "inspect [OPTIONS] self|NODE [NODE...]",

@@ -338,6 +338,17 @@ class TestNodeInspect:
         assert json.loads(out) == [LEADER] and out.startswith(docker_out[:300])
         assert sent(daemon) == ["GET /info", f"GET /nodes/{LEADER_ID}"]
 
+    def test_self_off_a_manager_asks_a_swarm_route_for_the_error(self, daemon):
+        daemon.routes[("GET", "/info")] = reply("inactive", "inactive/routes", "GET /info")
+        daemon.routes[("GET", "/nodes")] = reply("inactive", "inactive/routes", "GET /nodes",
+                                                 "503 Service Unavailable")
+        assert cnm(daemon, "node", "inspect", "self") == (1, "[]\n", docker_run("inactive", "inactive/cli",
+                                                                               "docker node ls")[2])
+        assert sent(daemon) == ["GET /info", "GET /nodes"]
+        daemon.routes[("GET", "/info")] = (200, {"Swarm": {"NodeID": ""}})
+        daemon.routes[("GET", "/nodes")] = (200, [])
+        assert cnm(daemon, "node", "inspect", "self") == (1, "[]\n", "node ID not found in /info\n")
+
     def test_missing_prints_empty_array_and_the_error(self, daemon):
         daemon.routes[("GET", "/nodes/doesnotexist")] = reply("nodes", "nodes/inspect", "GET /nodes/doesnotexist",
                                                               "404 Not Found")
