@@ -1,8 +1,8 @@
 """``cnm``: the command-line client of cnmd.
 
-Mirrors the docker CLI's network commands (flags, request bodies, output
-formats, exit statuses) and adds sandbox commands in the shape of docker's
-container commands.  It starts often (every test and lab step), so it imports
+Mirrors the docker CLI's network, swarm and node commands (flags, request
+bodies, output formats, exit statuses) and adds sandbox commands in the
+shape of docker's container commands.  It starts often (every test and lab step), so it imports
 only the standard library, and each module only when its command runs:
 
 - main.py      entry point, dispatch, exit statuses
@@ -16,7 +16,8 @@ only the standard library, and each module only when its command runs:
 - gotypes.py   docker's typed view of inspect output for templates
 - tables.py    table alignment (Go tabwriter), natural sort, list formats
 - views.py     what ls/inspect/port print (pure)
-- network.py, sandbox.py, system.py  the commands
+- nodeviews.py what node ls / node inspect --pretty print (pure)
+- network.py, sandbox.py, swarm.py, node.py, system.py  the commands
 - nsexec.py    entering a sandbox's namespaces for ``cnm exec`` (ctypes)
 
 ``--format`` templates run on libnetwork.gotemplate, a package of its own.

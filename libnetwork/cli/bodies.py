@@ -322,3 +322,104 @@ def sandbox_create_body(opts: Opts) -> dict[str, Any]:
         if opts.get(dest):
             body[key] = list(opts[dest])
     return body
+
+
+# ------------------------------------------------------------------- swarm
+
+NODE_AVAILABILITIES = ("active", "pause", "drain")
+
+
+def _availability(opts: Opts, changed: Collection[str]) -> str:
+    """init/join --availability: sent only when given, lowercased and checked."""
+    if "availability" not in changed:
+        return ""
+    value = opts["availability"].lower()
+    if value not in NODE_AVAILABILITIES:
+        raise ClientError(f'invalid availability "{opts["availability"]}", only active, pause and drain are supported')
+    return value
+
+
+def swarm_spec(opts: Opts, changed: Collection[str]) -> dict[str, Any]:
+    """swarmOptions.ToSpec: a zero swarm.Spec with only the flags given set,
+    in Go's field order and with Go's omitempty rules."""
+    from .validators import parse_duration
+
+    orchestration: dict[str, Any] = {}
+    if "task_history_limit" in changed:
+        orchestration["TaskHistoryRetentionLimit"] = opts["task_history_limit"]
+    raft: dict[str, Any] = {}
+    if "snapshot_interval" in changed and opts["snapshot_interval"]:
+        raft["SnapshotInterval"] = opts["snapshot_interval"]
+    if "max_snapshots" in changed:
+        raft["KeepOldSnapshots"] = opts["max_snapshots"]
+    raft.update({"ElectionTick": 0, "HeartbeatTick": 0})
+    dispatcher: dict[str, Any] = {}
+    if "dispatcher_heartbeat" in changed and parse_duration(opts["dispatcher_heartbeat"]):
+        dispatcher["HeartbeatPeriod"] = parse_duration(opts["dispatcher_heartbeat"])
+    ca_config: dict[str, Any] = {}
+    if "cert_expiry" in changed and parse_duration(opts["cert_expiry"]):
+        ca_config["NodeCertExpiry"] = parse_duration(opts["cert_expiry"])
+    autolock = bool(opts["autolock"]) if "autolock" in changed else False
+    return {"Labels": None, "Orchestration": orchestration, "Raft": raft, "Dispatcher": dispatcher,
+            "CAConfig": ca_config, "TaskDefaults": {}, "EncryptionConfig": {"AutoLockManagers": autolock}}
+
+
+def swarm_init_body(opts: Opts, changed: Collection[str]) -> dict[str, Any]:
+    """swarm.InitRequest as ``docker swarm init`` sends it."""
+    availability = _availability(opts, changed)
+    return {
+        "ListenAddr": opts["listen_addr"],
+        "AdvertiseAddr": opts["advertise_addr"],
+        "DataPathAddr": opts["data_path_addr"],
+        "DataPathPort": opts["data_path_port"],
+        "ForceNewCluster": opts["force_new_cluster"],
+        "Spec": swarm_spec(opts, changed),
+        "AutoLockManagers": opts["autolock"],
+        "Availability": availability,
+        "DefaultAddrPool": list(opts["default_addr_pool"]),
+        "SubnetSize": opts["default_addr_pool_mask_length"],
+    }
+
+
+def swarm_join_body(remote: str, opts: Opts, changed: Collection[str]) -> dict[str, Any]:
+    """swarm.JoinRequest as ``docker swarm join`` sends it."""
+    availability = _availability(opts, changed)
+    return {
+        "ListenAddr": opts["listen_addr"],
+        "AdvertiseAddr": opts["advertise_addr"],
+        "DataPathAddr": opts["data_path_addr"],
+        "RemoteAddrs": [remote],
+        "JoinToken": opts["token"],
+        "Availability": availability,
+    }
+
+
+def node_spec_body(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """swarm.NodeSpec as Go re-encodes what it read: Name and Role and
+    Availability omitted when empty, Labels always (sorted)."""
+    out: dict[str, Any] = {}
+    if spec.get("Name"):
+        out["Name"] = spec["Name"]
+    labels = spec.get("Labels")
+    out["Labels"] = None if labels is None else dict(sorted(labels.items()))
+    for key in ("Role", "Availability"):
+        if spec.get(key):
+            out[key] = spec[key]
+    return out
+
+
+def node_update_spec(spec: Mapping[str, Any], opts: Opts, changed: Collection[str]) -> dict[str, Any]:
+    """mergeNodeUpdate: --role, --availability, --label-add, then --label-rm."""
+    merged = dict(spec)
+    if "role" in changed:
+        merged["Role"] = opts["role"]
+    if "availability" in changed:
+        merged["Availability"] = opts["availability"]
+    labels = dict(merged.get("Labels") or {})
+    labels.update(kv_map(opts["label_add"]))
+    for key in opts["label_rm"]:
+        if key not in labels:
+            raise ClientError(f"key {key} doesn't exist in node's labels")
+        del labels[key]
+    merged["Labels"] = labels
+    return node_spec_body(merged)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from .flags import Command, Flag
 from .validators import (
+    node_addr,
+    validate_cidr_list,
     validate_dns_search,
+    validate_duration,
     validate_extra_host,
     validate_filter,
     validate_ip_address,
@@ -102,6 +105,107 @@ def network_commands() -> Command:
         ])
 
 
+_ADVERTISE_HELP = 'Advertised address (format: "<ip|interface>[:port]")'
+_AVAILABILITY_HELP = 'Availability of the node ("active", "pause", "drain")'
+_DATA_PATH_ADDR_HELP = 'Address or interface to use for data path traffic (format: "<ip|interface>")'
+_LISTEN_HELP = 'Listen address (format: "<ip|interface>[:port]")'
+
+
+def _swarm_spec_flags() -> list[Flag]:
+    """addSwarmFlags (without --external-ca): the cluster settings init takes."""
+    return [
+        Flag("autolock", help="Enable manager autolocking (requiring an unlock key to start a stopped manager)"),
+        Flag("cert-expiry", kind="string", default="2160h0m0s", metavar="duration", validator=validate_duration,
+             help="Validity period for node certificates (ns|us|ms|s|m|h)"),
+        Flag("dispatcher-heartbeat", kind="string", default="5s", metavar="duration", validator=validate_duration,
+             help="Dispatcher heartbeat period (ns|us|ms|s|m|h)"),
+        Flag("max-snapshots", kind="uint64", help="Number of additional Raft snapshots to retain"),
+        Flag("snapshot-interval", kind="uint64", default=10000, help="Number of log entries between Raft snapshots"),
+        Flag("task-history-limit", kind="int", default=5, help="Task history retention limit"),
+    ]
+
+
+def swarm_commands() -> Command:
+    return Command(
+        "swarm", "swarm COMMAND", "Manage Swarm", group=MANAGEMENT, subcommands=[
+            Command("init", "init [OPTIONS]", "Initialize a swarm", run="swarm:run_init", flags=sorted([
+                Flag("advertise-addr", kind="string", help=_ADVERTISE_HELP),
+                Flag("availability", kind="string", default="active", help=_AVAILABILITY_HELP),
+                Flag("data-path-addr", kind="string", help=_DATA_PATH_ADDR_HELP),
+                Flag("data-path-port", kind="uint32",
+                     help="Port number to use for data path traffic (1024 - 49151). If no value is set or is "
+                          "set to 0, the default port (4789) is used."),
+                Flag("default-addr-pool", kind="slice", metavar="ipNetSlice", validator=validate_cidr_list,
+                     help="default address pool in CIDR format"),
+                Flag("default-addr-pool-mask-length", kind="uint32", default=24,
+                     help="default address pool subnet mask length"),
+                Flag("force-new-cluster", help="Force create a new cluster from current state"),
+                Flag("listen-addr", kind="string", default="0.0.0.0:2377", metavar="node-addr",
+                     validator=node_addr, help=_LISTEN_HELP),
+                *_swarm_spec_flags(),
+            ], key=lambda f: f.long)),
+            Command("inspect", "inspect [OPTIONS]", "Display detailed information on the swarm",
+                    run="swarm:run_inspect", hidden=True, flags=[
+                        _format_flag("f", "Format output using a custom template:\n"
+                                     "'json':             Print in JSON format\n"
+                                     "'TEMPLATE':         Print output using the given Go template"),
+                    ]),
+            Command("join", "join [OPTIONS] HOST:PORT", "Join a swarm as a node and/or manager",
+                    nargs=(1, 1), run="swarm:run_join", flags=[
+                        Flag("advertise-addr", kind="string", help=_ADVERTISE_HELP),
+                        Flag("availability", kind="string", default="active", help=_AVAILABILITY_HELP),
+                        Flag("data-path-addr", kind="string", help=_DATA_PATH_ADDR_HELP),
+                        Flag("listen-addr", kind="string", default="0.0.0.0:2377", metavar="node-addr",
+                             validator=node_addr, help=_LISTEN_HELP),
+                        Flag("token", kind="string", help="Token for entry into the swarm"),
+                    ]),
+            Command("join-token", "join-token [OPTIONS] (worker|manager)", "Manage join tokens",
+                    nargs=(1, 1), run="swarm:run_join_token", flags=[
+                        Flag("quiet", "q", help="Only display token"),
+                        Flag("rotate", help="Rotate join token"),
+                    ]),
+            Command("leave", "leave [OPTIONS]", "Leave the swarm", run="swarm:run_leave", flags=[
+                Flag("force", "f", help="Force this node to leave the swarm, ignoring warnings"),
+            ]),
+        ])
+
+
+def node_commands() -> Command:
+    return Command(
+        "node", "node COMMAND", "Manage Swarm nodes", group=MANAGEMENT, subcommands=[
+            Command("demote", "demote NODE [NODE...]", "Demote one or more nodes from manager in the swarm",
+                    nargs=(1, None), run="node:run_demote"),
+            Command("inspect", "inspect [OPTIONS] self|NODE [NODE...]",
+                    "Display detailed information on one or more nodes",
+                    nargs=(1, None), run="node:run_inspect", flags=[
+                        _format_flag("f", "Format output using a custom template:\n"
+                                     "'json':             Print in JSON format\n"
+                                     "'TEMPLATE':         Print output using the given Go template"),
+                        Flag("pretty", help="Print the information in a human friendly format"),
+                    ]),
+            Command("ls", "ls [OPTIONS]", "List nodes in the swarm", aliases=("list",),
+                    run="node:run_ls", flags=[
+                        Flag("filter", "f", "filter", validator=validate_filter,
+                             help="Filter output based on conditions provided"),
+                        _format_flag(),
+                        Flag("quiet", "q", help="Only display IDs"),
+                    ]),
+            Command("promote", "promote NODE [NODE...]", "Promote one or more nodes to manager in the swarm",
+                    nargs=(1, None), run="node:run_promote"),
+            Command("rm", "rm [OPTIONS] NODE [NODE...]", "Remove one or more nodes from the swarm",
+                    aliases=("remove",), nargs=(1, None), run="node:run_rm", flags=[
+                        Flag("force", "f", help="Force remove a node from the swarm"),
+                    ]),
+            Command("update", "update [OPTIONS] NODE", "Update a node", nargs=(1, 1), run="node:run_update",
+                    flags=[
+                        Flag("availability", kind="string", help=_AVAILABILITY_HELP),
+                        Flag("label-add", kind="list", help='Add or update a node label ("key=value")'),
+                        Flag("label-rm", kind="list", help="Remove a node label if exists"),
+                        Flag("role", kind="string", help='Role of the node ("worker", "manager")'),
+                    ]),
+        ])
+
+
 def sandbox_commands() -> Command:
     return Command(
         "sandbox", "sandbox COMMAND", "Manage sandboxes", group=MANAGEMENT, subcommands=[
@@ -186,5 +290,7 @@ def root_command() -> Command:
                     run="system:run_version", flags=[_format_flag("f")]),
         ])
     root.add(network_commands())
+    root.add(node_commands())
     root.add(sandbox_commands())
+    root.add(swarm_commands())
     return root

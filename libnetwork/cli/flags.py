@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Command", "Flag", "HelpRequested", "UsageError", "parse_args"]
 
-_TYPE_NAMES = {"bool": "", "string": "string", "int": "int", "list": "list",
-               "slice": "strings", "map": "map", "filter": "filter"}
+_TYPE_NAMES = {"bool": "", "string": "string", "int": "int", "uint32": "uint32", "uint64": "uint64",
+               "list": "list", "slice": "strings", "map": "map", "filter": "filter"}
+_UINT_BITS = {"uint32": 32, "uint64": 64}
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 
@@ -57,8 +58,8 @@ class HelpRequested(Exception):
 
 
 class Flag:
-    """One flag. ``kind``: bool, string, int, list (repeatable), slice
-    (repeatable, comma-separated), map (repeatable ``k=v``), filter."""
+    """One flag. ``kind``: bool, string, int, uint32, uint64, list (repeatable),
+    slice (repeatable, comma-separated), map (repeatable ``k=v``), filter."""
 
     def __init__(self, long: str, short: str | None = None, kind: str = "bool", default: Any = None, help: str = "",
                  validator: Callable[[str], str] | None = None, dest: str | None = None,
@@ -83,7 +84,7 @@ class Flag:
             return list(self.default or [])
         if self.kind == "bool":
             return bool(self.default)
-        if self.kind == "int":
+        if self.kind in ("int", "uint32", "uint64"):
             return self.default or 0
         return self.default if self.default is not None else ""
 
@@ -98,8 +99,9 @@ class Command:
     def __init__(self, name: str, use: str, short: str, flags: Iterable[Flag] = (),
                  nargs: tuple[int, int | None] = (0, 0), run: str | None = None, interspersed: bool = True,
                  aliases: Iterable[str] = (), subcommands: Iterable[Command] = (), group: str = "",
-                 long: str = "") -> None:
+                 long: str = "", hidden: bool = False) -> None:
         self.name = name
+        self.hidden = hidden
         self.use = use
         self.short = short
         self.long = long
@@ -168,11 +170,12 @@ class Command:
         if self.aliases:
             prefix = self.parent.path + " " if self.parent is not None else ""
             out += ["", "Aliases:", "  " + ", ".join([self.path] + [prefix + a for a in self.aliases])]
-        if self.subcommands:
+        shown = [sub for sub in self.subcommands if not sub.hidden]
+        if shown:
             groups: dict[str, list[Command]] = {}
-            for sub in self.subcommands:
+            for sub in shown:
                 groups.setdefault(sub.group or "Commands", []).append(sub)
-            width = max(len(s.name) for s in self.subcommands) + 3
+            width = max(len(s.name) for s in shown) + 3
             for title, subs in groups.items():
                 out += ["", title + ":"]
                 out += [f"  {s.name.ljust(width)}{s.short}" for s in subs]
@@ -187,7 +190,12 @@ class Command:
                     left += " " + type_name
                 text = flag.help
                 if flag.kind == "string" and flag.default:
-                    text += f' (default "{flag.default}")'
+                    # pflag quotes the default of a string flag only, not of a custom type's.
+                    quoted = f'"{flag.default}"' if type_name == "string" else flag.default
+                    text += f" (default {quoted})"
+                elif flag.kind in _UINT_BITS or flag.kind == "int":
+                    if flag.default:
+                        text += f" (default {flag.default})"
                 elif flag.kind == "bool" and flag.default:
                     text += " (default true)"
                 rows.append((left, text))
@@ -228,10 +236,25 @@ def _store(opts: Opts, flag: Flag, value: str, command: Command) -> None:
     elif kind == "slice":
         if value != "":
             opts[flag.dest].extend(value.split(","))
+    elif kind in _UINT_BITS:
+        opts[flag.dest] = _parse_uint(flag, value, _UINT_BITS[kind], command)
     elif kind in ("list", "map", "filter"):
         opts[flag.dest].append(value)
     else:
         opts[flag.dest] = value
+
+
+def _parse_uint(flag: Flag, value: str, bits: int, command: Command) -> int:
+    """strconv.ParseUint(value, 10, bits) with Go's error texts."""
+    reason = ""
+    if not value.isdigit() or not value.isascii():
+        reason = "invalid syntax"
+    elif int(value) >= 1 << bits:
+        reason = "value out of range"
+    if reason:
+        raise UsageError(f'invalid argument "{value}" for "{flag.display_name()}" flag: strconv.ParseUint: parsing '
+                         f'"{value}": {reason}', command)
+    return int(value)
 
 
 def parse_args(command: Command, argv: Sequence[str], help_short: bool = True) -> tuple[Opts, list[str], set[str]]:

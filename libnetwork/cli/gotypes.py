@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from ..gotemplate import GoStruct, GoTime, TypedMap
 
-# A Go type: "string", "bool", "int", "time", a struct name, ("slice", T) or ("map", T).
+# A Go type: "string", "bool", "int", "time", a struct name, ("slice", T), ("map", T)
+# or ("ptr", T) (nil when absent, as *swarm.ManagerStatus on a worker).
 GoType = str | tuple[str, str]
 
 # (go_name, json_key, type, omitempty) of each field, in Go's order.
@@ -68,6 +69,66 @@ STRUCTS: dict[str, list[tuple[str, str, GoType, bool]]] = {
         ("LocalLBIndex", "LocalLBIndex", "int", False),
         ("Tasks", "Tasks", ("slice", "network.Task"), False),
     ],
+    # api/types/swarm (node.go, common.go); Meta's fields are flattened in place.
+    "swarm.Node": [
+        ("ID", "ID", "string", False),
+        ("Version", "Version", "swarm.Version", False),
+        ("CreatedAt", "CreatedAt", "time", False),
+        ("UpdatedAt", "UpdatedAt", "time", False),
+        ("Spec", "Spec", "swarm.NodeSpec", False),
+        ("Description", "Description", "swarm.NodeDescription", False),
+        ("Status", "Status", "swarm.NodeStatus", False),
+        ("ManagerStatus", "ManagerStatus", ("ptr", "swarm.ManagerStatus"), True),
+    ],
+    "swarm.Version": [
+        ("Index", "Index", "int", True),
+    ],
+    "swarm.NodeSpec": [
+        ("Name", "Name", "string", True),
+        ("Labels", "Labels", ("map", "string"), False),
+        ("Role", "Role", "string", True),
+        ("Availability", "Availability", "string", True),
+    ],
+    "swarm.NodeDescription": [
+        ("Hostname", "Hostname", "string", True),
+        ("Platform", "Platform", "swarm.Platform", False),
+        ("Resources", "Resources", "swarm.Resources", False),
+        ("Engine", "Engine", "swarm.EngineDescription", False),
+        ("TLSInfo", "TLSInfo", "swarm.TLSInfo", False),
+    ],
+    "swarm.Platform": [
+        ("Architecture", "Architecture", "string", True),
+        ("OS", "OS", "string", True),
+    ],
+    "swarm.Resources": [
+        ("NanoCPUs", "NanoCPUs", "int", True),
+        ("MemoryBytes", "MemoryBytes", "int", True),
+    ],
+    "swarm.EngineDescription": [
+        ("EngineVersion", "EngineVersion", "string", True),
+        ("Labels", "Labels", ("map", "string"), True),
+        ("Plugins", "Plugins", ("slice", "swarm.PluginDescription"), True),
+    ],
+    "swarm.PluginDescription": [
+        ("Type", "Type", "string", True),
+        ("Name", "Name", "string", True),
+    ],
+    # CertIssuerSubject and CertIssuerPublicKey are []byte in Go (base64 in JSON); kept as that text.
+    "swarm.TLSInfo": [
+        ("TrustRoot", "TrustRoot", "string", True),
+        ("CertIssuerSubject", "CertIssuerSubject", "string", True),
+        ("CertIssuerPublicKey", "CertIssuerPublicKey", "string", True),
+    ],
+    "swarm.NodeStatus": [
+        ("State", "State", "string", True),
+        ("Message", "Message", "string", True),
+        ("Addr", "Addr", "string", True),
+    ],
+    "swarm.ManagerStatus": [
+        ("Leader", "Leader", "bool", True),
+        ("Reachability", "Reachability", "string", True),
+        ("Addr", "Addr", "string", True),
+    ],
     "network.Task": [
         ("Name", "Name", "string", False),
         ("EndpointID", "EndpointID", "string", False),
@@ -91,6 +152,8 @@ def typed(value: object, kind: GoType) -> object:
     """Convert decoded JSON ``value`` into the typed value of Go type ``kind``."""
     if isinstance(kind, tuple):
         container, elem = kind
+        if container == "ptr":
+            return None if value is None else typed(value, elem)
         if container == "slice":
             if value is None:
                 return []
@@ -132,6 +195,8 @@ def typed(value: object, kind: GoType) -> object:
 
 def zero_value(kind: GoType) -> object:
     if isinstance(kind, tuple):
+        if kind[0] == "ptr":
+            return None
         return [] if kind[0] == "slice" else TypedMap(is_nil=True)
     if kind in STRUCTS:
         return typed({}, kind)

@@ -66,3 +66,96 @@ def validate_extra_host(value: str) -> str:
         except ValueError:
             raise ValueError(f"invalid IP address in add-host: {address!r}") from None
     return value
+
+
+def _split_host_port(hostport: str) -> tuple[str, str]:
+    """net.SplitHostPort, for the cases a listen address takes."""
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0 or hostport[end + 1:end + 2] != ":":
+            raise ValueError(hostport)
+        return hostport[1:end], hostport[end + 2:]
+    host, sep, port = hostport.rpartition(":")
+    if not sep or ":" in host:
+        raise ValueError(hostport)
+    return host, port
+
+
+def _join_host_port(host: str, port: str) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def node_addr(value: str, default: str = "0.0.0.0:2377") -> str:
+    """opts.ParseTCPAddr as swarm's NodeAddrOption uses it: ``<ip|interface>[:port]``
+    with the default's host and port filled in, returned without ``tcp://``."""
+    if value in ("", "tcp://"):
+        return default
+    addr = value.removeprefix("tcp://")
+    if "://" in addr or addr == "":
+        raise ValueError(f"invalid proto, expected tcp: {value}")
+    default_host, default_port = _split_host_port(default)
+    if addr.endswith("]:"):
+        addr += default_port
+    hostport, slash, path = addr.partition("/")
+    try:
+        host, port = _split_host_port(hostport)
+    except ValueError:
+        try:
+            host, port = _split_host_port(_join_host_port(hostport, default_port))
+        except ValueError:
+            raise ValueError(f"invalid bind address format: {value}") from None
+    host = host or default_host
+    port = port or default_port
+    if not port.isdigit() or int(port) == 0:
+        raise ValueError(f"invalid bind address format: {value}")
+    return _join_host_port(host, port) + slash + path
+
+
+def validate_cidr_list(value: str) -> str:
+    """swarm's ipNetSlice (--default-addr-pool): comma-separated CIDRs, each
+    normalised to its network address as net.IPNet.String() prints it."""
+    import ipaddress
+
+    if value == "":
+        return value
+    out = []
+    for item in value.translate({ord(q): None for q in "\"'`"}).split(","):
+        text = item.strip()
+        addr, sep, bits = text.partition("/")
+        try:
+            if not sep or not bits.isdigit():
+                raise ValueError(text)
+            ipaddress.ip_address(addr)
+            out.append(str(ipaddress.ip_network(f"{addr}/{bits}", strict=False)))
+        except ValueError:
+            raise ValueError(f"invalid string being converted to CIDR: {item}") from None
+    return ",".join(out)
+
+
+_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+                   "m": 60_000_000_000, "h": 3_600_000_000_000}
+
+
+def parse_duration(value: str) -> int:
+    """time.ParseDuration in nanoseconds (``90s``, ``1h30m``, ``1.5h``)."""
+    import re
+
+    text = value
+    sign = 1
+    if text[:1] in "+-" and text:
+        sign = -1 if text[0] == "-" else 1
+        text = text[1:]
+    if text == "0":
+        return 0
+    parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)", text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f'time: invalid duration "{value}"')
+    from fractions import Fraction
+
+    total = sum(Fraction(n) * _DURATION_UNITS[u] for n, u in parts)
+    return sign * int(total)
+
+
+def validate_duration(value: str) -> str:
+    parse_duration(value)
+    return value

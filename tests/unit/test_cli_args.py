@@ -1,14 +1,9 @@
 """The CLI's input side: flag parsing, request bodies, port specs, and whole
 commands against a fake daemon on a unix socket (no cnmd, no root)."""
 
-import http.server
 import io
 import json
 import os
-import shutil
-import socketserver
-import tempfile
-import threading
 
 import pytest
 
@@ -18,6 +13,8 @@ from libnetwork.cli.commands import root_command
 from libnetwork.cli.errors import ClientError
 from libnetwork.cli.flags import HelpRequested, UsageError, check_nargs, parse_args
 from libnetwork.cli.main import run as cli_run
+
+from .fake_daemon import FakeDaemon
 
 
 def command(*path):
@@ -361,54 +358,6 @@ class TestPortSpecs:
 
 
 # ------------------------------------------------------------------ whole commands
-
-class FakeDaemon:
-    """A unix-socket HTTP server that records requests and answers from a table."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="cnmcli", dir="/tmp")
-        self.path = os.path.join(self.dir, "d.sock")
-        self.requests = []
-        self.routes = {}
-        daemon = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def handle_any(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                daemon.requests.append({
-                    "method": self.command, "path": self.path,
-                    "content_type": self.headers.get("Content-Type"),
-                    "body": json.loads(raw) if raw else None})
-                bare = self.path.split("?")[0]
-                status, obj = daemon.routes.get((self.command, bare), (404, {"message": "page not found"}))
-                data = b"" if obj is None else (obj if isinstance(obj, bytes) else json.dumps(obj).encode())
-                self.send_response(status)
-                if data:
-                    self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_DELETE = handle_any
-
-        class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-            daemon_threads = True
-
-        self.server = Server(self.path, Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
 
 @pytest.fixture
 def daemon():
