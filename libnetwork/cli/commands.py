@@ -167,6 +167,8 @@ def swarm_commands() -> Command:
             Command("leave", "leave [OPTIONS]", "Leave the swarm", run="swarm:run_leave", flags=[
                 Flag("force", "f", help="Force this node to leave the swarm, ignoring warnings"),
             ]),
+            Command("rotate-gossip-key", "rotate-gossip-key", "Rotate the cluster's gossip encryption key now",
+                    run="swarm:run_rotate_gossip_key"),
         ])
 
 
