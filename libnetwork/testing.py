@@ -174,9 +174,13 @@ class Daemon:
             raise AssertionError(f"cnm {' '.join(argv)} failed ({result.returncode}): {result.stderr}")
         return result
 
+    def docker_env(self) -> dict[str, str]:
+        """The environment that points the docker CLI at this daemon (for a CLI run in the background)."""
+        return {**os.environ, "DOCKER_HOST": self.host, "DOCKER_CONFIG": os.path.join(self.root, "docker-config")}
+
     def docker(self, *argv: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-        env = {**os.environ, "DOCKER_HOST": self.host, "DOCKER_CONFIG": os.path.join(self.root, "docker-config")}
-        result = subprocess.run(["docker", *argv], capture_output=True, text=True, env=env, timeout=timeout)
+        result = subprocess.run(["docker", *argv], capture_output=True, text=True, env=self.docker_env(),
+                                timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"docker {' '.join(argv)} failed ({result.returncode}): {result.stderr}")
         return result

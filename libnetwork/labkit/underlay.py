@@ -203,6 +203,24 @@ class Underlay:
                      "each node: default via .1 of its segment")
         return "\n".join(lines)
 
+    def diagram(self) -> str:
+        """The topology as a staircase: segment A's hosts, the router, segment B's hosts."""
+        a_hosts = [h for h in self.hosts if h.segment == "A"]
+        b_hosts = [h for h in self.hosts if h.segment == "B"]
+        width = max(len(h.name) for h in self.hosts)
+        awidth = max(len(h.addr) for h in self.hosts)
+        lines = [f"  segment A {SEGMENTS['A']}.0/{PREFIXLEN} (bridge br0 in netns {self.segns('A')})"]
+        lines += [f"    {h.name:<{width}}  {h.addr:<{awidth}} ---+" for h in a_hosts]
+        joint = 4 + width + 2 + awidth + 4  # the column of segment A's "+"
+        router = f"+--- .1 [{self.router}] .1 ---+"
+        lines.append(" " * joint + router + "   ip_forward=1, routes A <-> B")
+        joint += len(router) - 1
+        lines += [" " * joint + f"+--- {h.addr:<{awidth}}  {h.name}" for h in b_hosts]
+        lines.append(" " * max(0, joint - 20) + f"segment B {SEGMENTS['B']}.0/{PREFIXLEN} "
+                     f"(bridge br0 in netns {self.segns('B')})")
+        lines.append("  each node: eth0 on its segment, default route via .1 of its segment")
+        return "\n".join(lines)
+
     def ping(self, src: str, dst: str, timeout: float = 1) -> bool:
         """Whether one ping from host src reaches host dst's address."""
         r = self.run(src, "ping", "-c1", f"-W{max(1, round(timeout))}", self.ip(dst), check=False)
