@@ -51,12 +51,12 @@ def pids_naming(path: str) -> list[int]:
                 args = handle.read().split(b"\0")
         except OSError:
             continue
-        if any(needle in arg and _under(arg, needle) for arg in args):
+        if any(needle in arg and argument_under(arg, needle) for arg in args):
             found.append(pid)
     return found
 
 
-def _under(arg: bytes, needle: bytes) -> bool:
+def argument_under(arg: bytes, needle: bytes) -> bool:
     # "--data-dir=/tmp/x/data" and "/tmp/x/data/etcd" both count; "/tmp/x2" does not name "/tmp/x".
     at = arg.find(needle)
     while at != -1:

@@ -48,7 +48,7 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", *args], check=check, text=True, capture_output=True)
 
 
-def _netns_list() -> list[str]:
+def netns_list() -> list[str]:
     out = _ip("-j", "netns", "list", check=False).stdout.strip()
     if not out:
         return []
@@ -115,7 +115,7 @@ class Underlay:
         """Every existing namespace this prefix owns (any N)."""
         names = {self.router, *(self.segns(s) for s in SEGMENTS)}
         node = self.prefix + "node"
-        return [ns for ns in _netns_list()
+        return [ns for ns in netns_list()
                 if ns in names or (ns.startswith(node) and ns[len(node):].isdigit())]
 
     def run(self, host: str, *cmd: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -124,7 +124,7 @@ class Underlay:
 
     # -- up / down ------------------------------------------------------------
     def is_up(self) -> bool:
-        present = set(_netns_list())
+        present = set(netns_list())
         if not set(self.all_netns()) <= present:
             return False
         if any(ns not in self.all_netns() for ns in self.owned()):

@@ -9,7 +9,7 @@ import subprocess
 import uuid
 
 from libnetwork.labkit.reaper import pids_in_netns, pids_naming
-from libnetwork.labkit.underlay import Underlay, _netns_list
+from libnetwork.labkit.underlay import Underlay, netns_list
 from libnetwork.testing import cluster_hosts
 
 from .conftest import api
@@ -55,7 +55,7 @@ def test_cluster_hosts_three_daemons_with_hostnames_and_clean_teardown():
         assert orphan.poll() is None
         node_paths = [h.netns_path for h in hosts.underlay.hosts]
     orphan.wait(5)
-    assert not any(ns.startswith(prefix) for ns in _netns_list())
+    assert not any(ns.startswith(prefix) for ns in netns_list())
     assert not any(pids_naming(root) for root in roots)
     assert not any(os.path.exists(root) for root in roots)
     assert not any(pids_in_netns(path) for path in node_paths)
