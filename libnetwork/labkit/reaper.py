@@ -51,7 +51,7 @@ def pids_naming(path: str) -> list[int]:
                 args = handle.read().split(b"\0")
         except OSError:
             continue
-        if any(needle in arg and argument_under(arg, needle) for arg in args):
+        if any(argument_under(arg, needle) for arg in args):
             found.append(pid)
     return found
 
