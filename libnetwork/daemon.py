@@ -173,6 +173,7 @@ async def serve(args: argparse.Namespace) -> None:
     from aiohttp import web
 
     from .api.server import build_app
+    from .cluster.swarm import Swarm
     from .controller import Controller, Settings
 
     socket_path = args.host or os.path.join(args.exec_root, "cnm.sock")
@@ -189,9 +190,11 @@ async def serve(args: argparse.Namespace) -> None:
         settings = dataclasses.replace(settings, plugin_dirs=tuple(args.plugin_dir))
     controller = Controller(settings)
     await controller.start()
+    cluster = Swarm(args.data_root)
+    await cluster.start()
     metrics_runner, stop_metrics = await _start_metrics(args, controller)
-    runner = web.AppRunner(build_app(controller, metrics=metrics_runner is not None), access_log=None,
-                           handle_signals=False)
+    runner = web.AppRunner(build_app(controller, metrics=metrics_runner is not None, cluster=cluster),
+                           access_log=None, handle_signals=False)
     await runner.setup()
     os.makedirs(os.path.dirname(socket_path) or ".", exist_ok=True)
     if os.path.exists(socket_path):
@@ -213,6 +216,7 @@ async def serve(args: argparse.Namespace) -> None:
     if metrics_runner is not None:
         await metrics_runner.cleanup()
     stop_metrics()
+    await cluster.close()
     await controller.close()
     if os.path.exists(socket_path):
         os.unlink(socket_path)

@@ -7,11 +7,10 @@ Errors are turned into ``{"message": ...}`` with their status in one place
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import platform
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -19,8 +18,10 @@ from .. import __version__, lookup
 from ..errors import CnmError, InvalidParameter
 from ..eventlog import EventLog
 from . import events, filters, parse, swarm, system, views
+from .replies import error_reply, json_reply, query_flag, read_json
 
 if TYPE_CHECKING:
+    from ..cluster.swarm import Swarm
     from ..controller import Controller
 
 log = logging.getLogger("cnmd.api")
@@ -62,9 +63,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except CnmError as err:
         log.debug("request failed", extra={"method": request.method, "path": request.path,
                                            "status": err.status, "error": err.message})
-        return _error(err.status, err.message)
+        return error_reply(err.status, err.message)
     except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
-        return _error(404, "page not found")
+        return error_reply(404, "page not found")
     except web.HTTPException:
         raise
     except asyncio.CancelledError:
@@ -74,13 +75,13 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except ConnectionResetError as err:
         if not _client_gone(request):
             log.exception("request crashed", extra={"method": request.method, "path": request.path})
-            return _error(500, str(err) or type(err).__name__)
+            return error_reply(500, str(err) or type(err).__name__)
         # The client hung up mid-request (a body cut short, a reply with no one to read it).
         log.debug("client went away", extra={"method": request.method, "path": request.path, "error": str(err)})
-        return _error(CLIENT_CLOSED, "client closed the connection")
+        return error_reply(CLIENT_CLOSED, "client closed the connection")
     except Exception as err:  # the daemon never dies on a request
         log.exception("request crashed", extra={"method": request.method, "path": request.path})
-        return _error(500, str(err) or type(err).__name__)
+        return error_reply(500, str(err) or type(err).__name__)
 
 
 async def _standard_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -90,53 +91,14 @@ async def _standard_headers(request: web.Request, response: web.StreamResponse) 
     response.headers["Server"] = f"cnmd/{__version__} (linux)"
 
 
-def _error(status: int, message: str) -> web.Response:
-    # Exactly "application/json", as dockerd sends: the docker CLI decodes an
-    # error body only then (a "; charset=utf-8" makes it print the raw JSON).
-    return web.Response(body=json.dumps({"message": message}).encode(), status=status,
-                        content_type="application/json")
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=(json.dumps(data) + "\n").encode(), status=status, content_type="application/json")
-
-
-async def _read_json(request: web.Request) -> dict:
-    """Docker's CheckForJSON/ReadJSON rules."""
-    body = await request.read()
-    content_type = request.headers.get("Content-Type", "")
-    if not body and not content_type:
-        return {}
-    if content_type and content_type.split(";")[0].strip() != "application/json":
-        raise InvalidParameter(f"unsupported Content-Type header ({content_type}): must be 'application/json'")
-    if not body:
-        raise InvalidParameter("invalid JSON: got EOF while reading request body")
-    try:
-        data = json.loads(body)
-    except ValueError as err:
-        raise InvalidParameter(f"invalid JSON: {err}") from None
-    if not isinstance(data, dict):
-        raise InvalidParameter("invalid JSON: expected an object")
-    return data
-
-
 def _ctl(request: web.Request) -> Controller:
     return request.app[CONTROLLER]
-
-
-def _flag(request: web.Request, name: str) -> bool:
-    value = request.query.get(name, "")
-    if value in ("", "0", "false", "False"):
-        return False
-    if value in ("1", "true", "True"):
-        return True
-    raise InvalidParameter(f"invalid value for {name}: {value}")
 
 
 # -- system --------------------------------------------------------------------
 
 async def ping(request: web.Request) -> web.Response:
-    headers = {"Builder-Version": "", "Swarm": "inactive",
+    headers = {"Builder-Version": "", "Swarm": swarm.ping_state(request.app[swarm.SWARM]),
                "Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache"}
     if request.method == "HEAD":
         return web.Response(headers=headers, content_type="text/plain", charset="utf-8")
@@ -147,7 +109,7 @@ async def version(request: web.Request) -> web.Response:
     engine = {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux",
               "Arch": platform.machine(), "KernelVersion": platform.release(), "GitCommit": "",
               "GoVersion": f"python{platform.python_version()}"}
-    return _json({
+    return json_reply({
         "Platform": {"Name": "cnmd"},
         "Components": [{"Name": "Engine", "Version": __version__, "Details": engine}],
         "Version": __version__, **engine, "BuildTime": "",
@@ -155,7 +117,8 @@ async def version(request: web.Request) -> web.Response:
 
 
 async def info(request: web.Request) -> web.Response:
-    return _json(system.info(_ctl(request), request.app[events.EVENT_LOG].subscribers))
+    swarm_section, warnings = await swarm.swarm_info(request.app[swarm.SWARM])
+    return json_reply(system.info(_ctl(request), request.app[events.EVENT_LOG].subscribers, swarm_section, warnings))
 
 
 # -- networks --------------------------------------------------------------------
@@ -165,26 +128,26 @@ async def list_networks(request: web.Request) -> web.Response:
     wanted = filters.parse(request.query.get("filters"), filters.LIST_FILTERS)
     matches = filters.network_matcher(wanted, lambda n: bool(ctl.network_endpoints(n.id)))
     records = [n for n in ctl.networks.values() if n.ready and matches(n)]
-    return _json([views.network(ctl, n, detailed=False) for n in records])
+    return json_reply([views.network(ctl, n, detailed=False) for n in records])
 
 
 async def inspect_network(request: web.Request) -> web.Response:
     ctl = _ctl(request)
-    _flag(request, "verbose")
+    query_flag(request, "verbose")
     term, scope = request.match_info["id"], request.query.get("scope", "")
     if scope:
         # dockerd looks only among the networks of that scope: another scope's is not found.
         record = lookup.find_network([n for n in ctl.networks.values() if n.scope == scope], term)
     else:
         record = ctl.find_network(term)
-    return _json(views.network(ctl, record))
+    return json_reply(views.network(ctl, record))
 
 
 async def create_network(request: web.Request) -> web.Response:
     ctl = _ctl(request)
-    create = parse.network_create(await _read_json(request))
+    create = parse.network_create(await read_json(request))
     record = await ctl.create_network(create)
-    return _json({"Id": record.id, "Warning": ""}, status=201)
+    return json_reply({"Id": record.id, "Warning": ""}, status=201)
 
 
 async def delete_network(request: web.Request) -> web.Response:
@@ -193,13 +156,13 @@ async def delete_network(request: web.Request) -> web.Response:
 
 
 async def connect(request: web.Request) -> web.Response:
-    container, endpoint = parse.connect(await _read_json(request))
+    container, endpoint = parse.connect(await read_json(request))
     await _ctl(request).connect(request.match_info["id"], container, endpoint)
     return web.Response(status=200)
 
 
 async def disconnect(request: web.Request) -> web.Response:
-    container, force = parse.disconnect(await _read_json(request))
+    container, force = parse.disconnect(await read_json(request))
     await _ctl(request).disconnect(request.match_info["id"], container, force)
     return web.Response(status=200)
 
@@ -207,40 +170,40 @@ async def disconnect(request: web.Request) -> web.Response:
 async def prune_networks(request: web.Request) -> web.Response:
     wanted = filters.parse(request.query.get("filters"), filters.PRUNE_FILTERS)
     deleted = await _ctl(request).prune_networks(filters.prune_keeper(wanted))
-    return _json({"NetworksDeleted": deleted or None})
+    return json_reply({"NetworksDeleted": deleted or None})
 
 
 # -- sandboxes and containers -------------------------------------------------------
 
 async def create_sandbox(request: web.Request) -> web.Response:
-    body = await _read_json(request)
+    body = await read_json(request)
     record = await _ctl(request).create_sandbox(parse.sandbox_create(body))
-    return _json({"Id": record.id, "Warnings": []}, status=201)
+    return json_reply({"Id": record.id, "Warnings": []}, status=201)
 
 
 async def list_sandboxes(request: web.Request) -> web.Response:
     ctl = _ctl(request)
-    return _json([views.sandbox(ctl, s) for s in ctl.sandboxes.values() if s.ready])
+    return json_reply([views.sandbox(ctl, s) for s in ctl.sandboxes.values() if s.ready])
 
 
 async def inspect_sandbox(request: web.Request) -> web.Response:
     ctl = _ctl(request)
-    return _json(views.sandbox(ctl, ctl.find_sandbox(request.match_info["id"])))
+    return json_reply(views.sandbox(ctl, ctl.find_sandbox(request.match_info["id"])))
 
 
 async def delete_sandbox(request: web.Request) -> web.Response:
-    await _ctl(request).delete_sandbox(request.match_info["id"], force=_flag(request, "force"))
+    await _ctl(request).delete_sandbox(request.match_info["id"], force=query_flag(request, "force"))
     return web.Response(status=204)
 
 
 async def list_containers(request: web.Request) -> web.Response:
     ctl = _ctl(request)
-    return _json([views.container_summary(ctl, s) for s in ctl.sandboxes.values() if s.ready])
+    return json_reply([views.container_summary(ctl, s) for s in ctl.sandboxes.values() if s.ready])
 
 
 async def inspect_container(request: web.Request) -> web.Response:
     ctl = _ctl(request)
-    return _json(views.container(ctl, ctl.find_sandbox(request.match_info["id"])))
+    return json_reply(views.container(ctl, ctl.find_sandbox(request.match_info["id"])))
 
 
 ROUTES: tuple[tuple[str, str, Handler], ...] = (
@@ -267,7 +230,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
 )
 
 
-def build_app(controller: Controller, *, metrics: bool = False) -> web.Application:
+def build_app(controller: Controller, *, metrics: bool = False, cluster: Swarm | None = None) -> web.Application:
     middlewares: list = [errors_middleware]
     if metrics:
         from .. import metrics as metrics_
@@ -276,6 +239,11 @@ def build_app(controller: Controller, *, metrics: bool = False) -> web.Applicati
         middlewares.insert(0, metrics_.middleware)
     app = web.Application(middlewares=middlewares, client_max_size=4 * 1024 * 1024)
     app[CONTROLLER] = controller
+    if cluster is None:
+        from ..cluster.swarm import Swarm
+
+        cluster = Swarm(controller.settings.data_root)
+    app[swarm.SWARM] = cluster
     event_log = EventLog()
     # Subscribed here, after the controller started: like dockerd, no events for
     # the predefined networks or what a restart restores.

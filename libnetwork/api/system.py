@@ -50,7 +50,8 @@ def _forwarding() -> bool:
         return False
 
 
-def info(ctl: Controller, listeners: int) -> dict[str, Any]:
+def info(ctl: Controller, listeners: int, swarm_section: dict[str, Any] | None = None,
+         warnings: list[str] | None = None) -> dict[str, Any]:
     sandboxes = [s for s in ctl.sandboxes.values() if s.ready]
     pretty, version_id = _os_release()
     settings = ctl.settings
@@ -72,10 +73,10 @@ def info(ctl: Controller, listeners: int) -> dict[str, Any]:
         "GenericResources": None, "DockerRootDir": settings.data_root,
         "HttpProxy": "", "HttpsProxy": "", "NoProxy": "", "Name": socket.gethostname(), "Labels": [],
         "ExperimentalBuild": False, "ServerVersion": __version__, "Runtimes": {}, "DefaultRuntime": "",
-        "Swarm": dict(swarm.INACTIVE_INFO), "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "",
+        "Swarm": swarm_section or dict(swarm.INACTIVE_INFO), "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "",
         "ContainerdCommit": {"ID": ""}, "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""},
         "SecurityOptions": [],
         **({"DefaultAddressPools": [{"Base": base, "Size": size} for base, size in settings.default_address_pools]}
            if settings.default_address_pools else {}),
-        "CDISpecDirs": [], "Warnings": None,
+        "CDISpecDirs": [], "Warnings": warnings or None,
     }

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ctypes
 import json
 import os
 import signal
@@ -36,6 +37,7 @@ from libnetwork.cluster.serf import SerfClient, SerfError
 # 0.2s, 1345 do not; 2000 took 39s.  The default keeps the agent from accepting what it cannot gossip.
 DEFAULT_EVENT_LIMIT = 1280
 _RPC_HOST = "127.0.0.1"
+_PR_SET_PDEATHSIG = 1
 _KEY_SIZES = (16, 24, 32)  # AES-128/192/256, what memberlist's keyring takes
 
 
@@ -71,6 +73,8 @@ class SerfAgentConfig:
     netns: str | None = None
     """Path of a network namespace to run the agent in (the test hosts); None for cnmd's own."""
     serf_binary: str = "serf"
+    die_with_parent: bool = False
+    """The agent gets SIGTERM when cnmd dies (even by SIGKILL), so a dead daemon is a failed member."""
 
     def __post_init__(self) -> None:
         if self.encrypt_key is not None and len(self.encrypt_key) not in _KEY_SIZES:
@@ -152,7 +156,8 @@ class SerfAgent:
                 return
         _write_private(self.config_path, text)
         # Forking a big daemon takes a while; asyncio's own subprocesses would kill the agent with the loop.
-        self._process = await asyncio.to_thread(self._spawn)
+        # The parent-death signal follows the forking thread, so a child tied to cnmd is forked by the loop's.
+        self._process = self._spawn() if self.config.die_with_parent else await asyncio.to_thread(self._spawn)
         self._pid = self._process.pid
         _write_private(self.pid_path, f"{self._pid}\n")
         try:
@@ -171,7 +176,8 @@ class SerfAgent:
             # nsenter execs the agent (no fork for a network namespace), so the pid is the agent's.
             return subprocess.Popen(
                 [*prefix, *self._agent_argv()],
-                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=die_with_parent if self.config.die_with_parent else None)
 
     def is_running(self) -> bool:
         """Whether this node's agent (started here or adopted) is alive."""
@@ -247,6 +253,13 @@ class SerfAgent:
                 return log_file.read().decode(errors="replace").strip()
         except OSError:
             return "(no log)"
+
+
+def die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG survives exec)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        os._exit(127)
 
 
 def _write_private(path: str, text: str) -> None:
