@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from libnetwork import unixhttp
@@ -59,10 +60,17 @@ def state_of(node: dict[str, Any] | None) -> str:
     return str(node.get("Status", {}).get("State", "unknown"))
 
 
-def wait_node_state(socket: str, state: str, *, node_id: str | None = None, hostname: str | None = None,
-                    since: float | None = None, timeout: float = 60,
-                    interval: float = POLL_INTERVAL) -> tuple[float, dict[str, Any]]:
-    """Poll the manager until the node is in state; (seconds since `since`, the node).
+def reachability_of(node: dict[str, Any] | None) -> str:
+    """``ManagerStatus.Reachability`` (reachable, unreachable, unknown), "" for a worker or no node."""
+    if node is None:
+        return ""
+    return str((node.get("ManagerStatus") or {}).get("Reachability", ""))
+
+
+def wait_node(socket: str, test: Callable[[dict[str, Any]], bool], what: str, *, node_id: str | None = None,
+              hostname: str | None = None, since: float | None = None, timeout: float = 60,
+              interval: float = POLL_INTERVAL) -> tuple[float, dict[str, Any]]:
+    """Poll the manager until test(node) holds; (seconds since `since`, the node).
 
     ``since`` is a time.monotonic() stamp (the kill, the join's start); now by
     default.  A refused or failed poll (a manager busy electing, a socket
@@ -77,12 +85,22 @@ def wait_node_state(socket: str, state: str, *, node_id: str | None = None, host
         except (OSError, RuntimeError, ValueError):
             pass
         else:
-            if last is not None and state_of(last) == state:
+            if last is not None and test(last):
                 return time.monotonic() - start, last
         if time.monotonic() >= deadline:
             who = node_id or hostname
-            raise SwarmWaitTimeout(f"{who} not {state} after {timeout:.0f}s (last: {state_of(last)})", last)
+            raise SwarmWaitTimeout(f"{who} not {what} after {timeout:.0f}s (last: {state_of(last)})", last)
         time.sleep(interval)
+
+
+def wait_node_state(socket: str, state: str, **kwargs: Any) -> tuple[float, dict[str, Any]]:
+    """wait_node until ``Status.State`` is state (ready, down, ...)."""
+    return wait_node(socket, lambda node: state_of(node) == state, state, **kwargs)
+
+
+def wait_node_reachability(socket: str, reachability: str, **kwargs: Any) -> tuple[float, dict[str, Any]]:
+    """wait_node until a manager's ``ManagerStatus.Reachability`` is reachability."""
+    return wait_node(socket, lambda node: reachability_of(node) == reachability, reachability, **kwargs)
 
 
 def manager_count(n: int) -> int:
