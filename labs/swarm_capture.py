@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Ask the real dockerd what it answers on the swarm and node routes.
 
-Builds the routed underlay (labs/underlay.py, prefix "swr-"), runs one
+Builds the routed underlay (libnetwork.labkit.underlay, prefix "swr-"), runs one
 Debian dockerd (20.10) in each node namespace, and puts a recording HTTP
 proxy in front of each daemon's socket. The real docker CLI and a small raw
 client talk to the proxies, so every request the CLI sends and every answer
@@ -33,8 +33,7 @@ import sys
 import time
 import urllib.parse
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from underlay import Underlay
+from libnetwork.labkit.underlay import Underlay
 
 DOCKER = os.environ.get("DOCKER_CLI", "/usr/local/bin/docker")
 ROOT = "/tmp/swarmref-lab"

@@ -13,6 +13,16 @@ real daemon the same way this project does::
 the host, with its own data and exec roots, and afterwards removes the
 namespace and every sandbox namespace the daemon made, so nothing touches the
 machine's own interfaces, routes or firewall.
+
+Several hosts, for cluster tests: :func:`cluster_hosts` builds the routed
+underlay of :mod:`libnetwork.labkit.underlay` and starts one daemon on each
+node, with the node's name as its hostname (what ``docker node ls`` shows)::
+
+    with cluster_hosts(3) as hosts:
+        node1, node2, node3 = hosts.daemons
+        node1.docker("swarm", "init", "--advertise-addr", hosts.ip("node1"))
+
+or the ``cluster3`` fixture, the same three hosts shared by a module.
 """
 
 from __future__ import annotations
@@ -26,9 +36,13 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+
+from libnetwork.labkit.reaper import end_processes, pids_in_netns, pids_naming
+from libnetwork.labkit.underlay import Underlay
 
 NETNS_DIR = "/run/netns"
 
@@ -56,7 +70,13 @@ def run_in(netns_path: str, *argv: str, check: bool = True, timeout: float = 30,
 
 @dataclass
 class Daemon:
-    """A running cnmd in its own host namespace."""
+    """A running cnmd in its own host namespace.
+
+    ``hostname``: start cnmd in a UTS namespace of its own with that hostname
+    (a swarm node's name is its host's); None keeps the machine's.
+    ``owns_netns``: cleanup deletes the host namespace; False when someone else
+    made it (an underlay node), who deletes it.
+    """
 
     name: str
     root: str
@@ -65,6 +85,8 @@ class Daemon:
     process: subprocess.Popen | None = None
     log_path: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    hostname: str | None = None
+    owns_netns: bool = True
 
     @property
     def data_root(self) -> str:
@@ -87,14 +109,34 @@ class Daemon:
     def host(self) -> str:
         return f"unix://{self.socket}"
 
+    @property
+    def pid(self) -> int | None:
+        """cnmd's own pid (nsenter, unshare and sh all exec, none forks), None when not running."""
+        if self.process is None or self.process.poll() is not None:
+            return None
+        return self.process.pid
+
     def start(self, *extra: str, wait: float = 20) -> None:
+        self.spawn(*extra)
+        self.wait_ready(wait)
+
+    def spawn(self, *extra: str) -> None:
+        """Start cnmd without waiting for it, so several hosts boot side by side."""
         self.log_path = os.path.join(self.root, "cnmd.log")
-        log = open(self.log_path, "a")
         os.makedirs(self.plugin_dir, exist_ok=True)
-        argv = ["nsenter", f"--net={self.netns_path}", "cnmd", "--data-root", self.data_root,
-                "--exec-root", self.exec_root, "--plugin-dir", self.plugin_dir, "--log-level", "debug",
-                *self.extra_args, *extra]
-        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        argv = ["nsenter", f"--net={self.netns_path}"]
+        if self.hostname is not None:
+            # sh sets the hostname inside the new UTS namespace, then execs: the pid stays cnmd's.
+            argv += ["unshare", "--uts", "--", "sh", "-c", 'hostname "$0" && exec "$@"', self.hostname]
+        argv += ["cnmd", "--data-root", self.data_root, "--exec-root", self.exec_root,
+                 "--plugin-dir", self.plugin_dir, "--log-level", "debug", *self.extra_args, *extra]
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                            env={**os.environ, **self.env} if self.env else None)
+
+    def wait_ready(self, wait: float = 20) -> None:
+        """Until the API answers; raises with the log when cnmd exits or stays silent."""
+        assert self.process is not None, "spawn() first"
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -132,9 +174,13 @@ class Daemon:
             raise AssertionError(f"cnm {' '.join(argv)} failed ({result.returncode}): {result.stderr}")
         return result
 
+    def docker_env(self) -> dict[str, str]:
+        """The environment that points the docker CLI at this daemon (for a CLI run in the background)."""
+        return {**os.environ, "DOCKER_HOST": self.host, "DOCKER_CONFIG": os.path.join(self.root, "docker-config")}
+
     def docker(self, *argv: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-        env = {**os.environ, "DOCKER_HOST": self.host, "DOCKER_CONFIG": os.path.join(self.root, "docker-config")}
-        result = subprocess.run(["docker", *argv], capture_output=True, text=True, env=env, timeout=timeout)
+        result = subprocess.run(["docker", *argv], capture_output=True, text=True, env=self.docker_env(),
+                                timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"docker {' '.join(argv)} failed ({result.returncode}): {result.stderr}")
         return result
@@ -152,27 +198,49 @@ class Daemon:
     def run_on_host(self, *argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
         return run_in(self.netns_path, *argv, check=check, timeout=timeout)
 
+    def leftover_pids(self) -> list[int]:
+        """Processes still running for this host: in its namespace, or naming its root (cnmd's children)."""
+        found = set(pids_naming(self.root))
+        if self.owns_netns:
+            found.update(pids_in_netns(self.netns_path))
+        return sorted(found)
+
+    def end_leftovers(self) -> list[int]:
+        """End the children a stopped or killed cnmd left behind (Serf, etcd); the pids that needed SIGKILL."""
+        return end_processes(self.leftover_pids())
+
     def cleanup(self) -> None:
-        """Remove every kernel object this daemon made: its namespaces and their mounts."""
+        """Remove every kernel object and process this daemon made: its namespaces, mounts and children."""
         self.stop()
+        self.end_leftovers()
         netns_dir = os.path.join(self.exec_root, "netns")
         if os.path.isdir(netns_dir):
             for entry in os.listdir(netns_dir):
                 path = os.path.join(netns_dir, entry)
                 subprocess.run(["umount", "-l", path], check=False, stderr=subprocess.DEVNULL)
             subprocess.run(["umount", "-l", netns_dir], check=False, stderr=subprocess.DEVNULL)
-        delete_netns(self.name)
+        if self.owns_netns:
+            delete_netns(self.name)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def new_daemon(*extra_args: str) -> Daemon:
+def new_daemon(*extra_args: str, netns: str | None = None, hostname: str | None = None) -> Daemon:
+    """A daemon, not yet started, in a fresh host namespace, or in the existing one named netns.
+
+    A namespace given by name stays its creator's to delete (the underlay's);
+    a fresh one is the daemon's and goes with its cleanup.
+    """
     require_root()
-    name = f"cnmt-{uuid.uuid4().hex[:8]}"
+    if netns is None:
+        name = f"cnmt-{uuid.uuid4().hex[:8]}"
+        netns_path, owns = add_netns(name), True
+        # Loopback up in the fake host, as on a real one.
+        run_in(netns_path, "ip", "link", "set", "lo", "up")
+    else:
+        name, netns_path, owns = netns, os.path.join(NETNS_DIR, netns), False
     root = tempfile.mkdtemp(prefix=f"{name}-")
-    daemon = Daemon(name=name, root=root, netns_path=add_netns(name), extra_args=extra_args)
-    # Loopback up in the fake host, as on a real one.
-    run_in(daemon.netns_path, "ip", "link", "set", "lo", "up")
-    return daemon
+    return Daemon(name=name, root=root, netns_path=netns_path, extra_args=extra_args, hostname=hostname,
+                  owns_netns=owns)
 
 
 @contextlib.contextmanager
@@ -184,6 +252,65 @@ def running_daemon(*extra_args: str):
         yield daemon
     finally:
         daemon.cleanup()
+
+
+@dataclass
+class ClusterHosts:
+    """The hosts of :func:`cluster_hosts`: the underlay and one daemon per node, in node order."""
+
+    underlay: Underlay
+    daemons: list[Daemon]
+
+    def __getitem__(self, name: str) -> Daemon:
+        """The daemon of a node, by its name ("node2")."""
+        return self.daemons[self.underlay.hosts.index(self.underlay.host(name))]
+
+    def ip(self, name: str) -> str:
+        """The node's underlay address, the one to advertise and join."""
+        return self.underlay.ip(name)
+
+    @property
+    def names(self) -> list[str]:
+        return [host.name for host in self.underlay.hosts]
+
+
+@contextlib.contextmanager
+def cluster_hosts(n: int = 3, *extra_args: str, prefix: str | None = None, wait: float = 60,
+                  verbose: bool = False) -> Iterator[ClusterHosts]:
+    """n hosts on a routed underlay, each running a cnmd with hostname node1..nodeN.
+
+    The daemons boot side by side.  On exit, also after a failure half way,
+    everything goes: the daemons, whatever they left running (a killed
+    cnmd's Serf and etcd children, found by namespace and by data root), their
+    sandbox namespaces, then the underlay's namespaces.  The prefix is random
+    by default so concurrent runs never share a namespace name.
+    """
+    require_root()
+    underlay = Underlay(n, prefix or f"cl{uuid.uuid4().hex[:6]}-")
+    daemons: list[Daemon] = []
+    try:
+        underlay.up(verbose=verbose)
+        for host in underlay.hosts:
+            daemons.append(new_daemon(*extra_args, netns=host.netns, hostname=host.name))
+        for daemon in daemons:
+            daemon.spawn()
+        for daemon in daemons:
+            daemon.wait_ready(wait)
+        yield ClusterHosts(underlay, daemons)
+    finally:
+        for daemon in daemons:
+            daemon.cleanup()
+        for host in underlay.hosts:
+            # The namespace is the underlay's, so ending what still runs in it is too.
+            end_processes(pids_in_netns(host.netns_path))
+        underlay.down(verbose=verbose)
+
+
+@pytest.fixture(scope="module")
+def cluster3():
+    """Three hosts node1..node3 with a daemon each, shared by the tests of one module."""
+    with cluster_hosts(3) as hosts:
+        yield hosts
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""A swarm of cnmd hosts, formed and broken with the real docker CLI.
+
+Builds the routed underlay (N host namespaces on two segments and a router,
+libnetwork.labkit.underlay), starts one cnmd per host with the host's name as
+its hostname, then, with DOCKER_HOST pointing at each host's socket:
+
+    node1: docker swarm init --advertise-addr <node1>
+    node1: docker swarm join-token -q worker / manager
+    node2, node3: docker swarm join as managers (etcd gets 3 members), the rest as workers
+           (with 2 hosts node2 joins as a worker: 2 managers lose quorum with either)
+    node1: docker node ls
+    kill -9 the last host's cnmd (a worker from 4 hosts up, a manager at 3: quorum
+           survives), time until node1 says Down, docker node ls
+    restart it, time until node1 says Ready, docker node ls
+
+Each step prints its command and its output. Everything (daemons, their
+Serf and etcd children, namespaces) is removed at the end, also on an error
+or Ctrl-C; --keep holds the cluster up for you until Ctrl-C.
+
+Usage (root; the docker CLI on PATH):
+    labs/cluster.py [-n 3] [--keep]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+from libnetwork.labkit.swarm import (
+    CLUSTER_PORT,
+    find_node,
+    list_nodes,
+    manager_count,
+    roles,
+    wait_node_reachability,
+    wait_node_state,
+)
+from libnetwork.labkit.underlay import MAX_HOSTS
+from libnetwork.testing import ClusterHosts, Daemon, cluster_hosts
+
+PREFIX = "clab-"
+BOLD, PLAIN = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("", "")
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def step(node: str, daemon: Daemon, *argv: str, shown: tuple[str, ...] | None = None) -> str:
+    """Run one docker command against a host's daemon, printed as a user would type it; its stdout."""
+    say(f"\n{BOLD}[{node}] $ docker {shlex.join(shown or argv)}{PLAIN}")
+    started = time.monotonic()
+    result = daemon.docker(*argv, check=False, timeout=120)
+    took = time.monotonic() - started
+    for text in (result.stdout, result.stderr):
+        if text.strip():
+            say(text.rstrip())
+    say(f"  ({took:.2f} s)" if result.returncode == 0 else f"  (exit {result.returncode}, {took:.2f} s)")
+    if result.returncode != 0:
+        raise RuntimeError(f"docker {argv[0]} {argv[1] if len(argv) > 1 else ''} failed on {node}")
+    return result.stdout.strip()
+
+
+def form_swarm(hosts: ClusterHosts) -> list[str]:
+    """init on node1, the others join by role; the roles, node1 first."""
+    plan = roles(len(hosts.names), manager_count(len(hosts.names)))
+    manager = f"{hosts.ip('node1')}:{CLUSTER_PORT}"
+    node1 = hosts["node1"]
+    step("node1", node1, "swarm", "init", "--advertise-addr", hosts.ip("node1"))
+    tokens = {role: step("node1", node1, "swarm", "join-token", "-q", role) for role in ("worker", "manager")}
+    for name, role in zip(hosts.names[1:], plan[1:], strict=True):
+        step(name, hosts[name], "swarm", "join", "--token", tokens[role], "--advertise-addr", hosts.ip(name), manager)
+    step("node1", node1, "node", "ls")
+    return plan
+
+
+def break_and_heal(hosts: ClusterHosts, plan: list[str]) -> None:
+    """kill -9 the last host's cnmd, time Down on node1; restart it, time Ready."""
+    victim, role = hosts.names[-1], plan[-1]
+    daemon, manager = hosts[victim], hosts["node1"]
+    node = find_node(list_nodes(manager.socket), hostname=victim)
+    if node is None:
+        raise RuntimeError(f"node1 does not list {victim}")
+    say(f"\n{BOLD}[host] $ kill -9 {daemon.pid}{PLAIN}   # {victim}'s cnmd, a {role}; "
+        "polling node1's GET /nodes every 20 ms")
+    killed = time.monotonic()
+    daemon.kill9()
+    if role == "manager":
+        lost, _ = wait_node_reachability(manager.socket, "unreachable", node_id=node["ID"], since=killed, timeout=120)
+        say(f"{victim} Unreachable (manager status) on node1 {lost:.2f} s after the kill; dockerd: 0.1-0.4 s")
+    down, seen = wait_node_state(manager.socket, "down", node_id=node["ID"], since=killed, timeout=120)
+    message = seen.get("Status", {}).get("Message", "")
+    say(f"{victim} Down on node1 {down:.2f} s after the kill ({message or 'no message'}); "
+        f"dockerd: {'11.0-12.3 s for a manager' if role == 'manager' else '10.7-14.9 s'} "
+        "(docs/reference/swarm-api.md)")
+    step("node1", manager, "node", "ls")
+
+    say(f"\n{BOLD}[{victim}] $ cnmd ...{PLAIN}   # the same data root, so the same node")
+    restarted = time.monotonic()
+    daemon.spawn()
+    ready, _ = wait_node_state(manager.socket, "ready", node_id=node["ID"], since=restarted, timeout=120)
+    daemon.wait_ready()
+    say(f"{victim} Ready on node1 {ready:.2f} s after the restart; dockerd: 0.16-0.31 s")
+    step("node1", manager, "node", "ls")
+
+
+def hold(hosts: ClusterHosts) -> None:
+    say("\nthe cluster stays up; from another shell (root):")
+    for name in hosts.names:
+        say(f"  {name}: DOCKER_HOST={hosts[name].host} docker node ls    "
+            f"# ip netns exec {hosts[name].name} ...")
+    say("Ctrl-C tears it down")
+    while True:
+        signal.pause()
+
+
+def show_logs(hosts: ClusterHosts, lines: int = 8) -> None:
+    """The end of each cnmd's log (info and up), before teardown deletes it."""
+    for name in hosts.names:
+        tail = [line for line in hosts[name].log().splitlines() if "level=debug" not in line][-lines:]
+        say(f"\n--- {name}: last {len(tail)} lines of cnmd's log")
+        say("\n".join(tail))
+
+
+class Interrupts:
+    """The first SIGINT/SIGTERM/SIGHUP stops the run (KeyboardInterrupt, so every finally runs); later
+    ones are refused, so a second impatient Ctrl-C cannot cut the teardown short."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.stopping:
+            say("tearing down, please wait")
+            return
+        self.stopping = True
+        raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=3, help=f"hosts (2..{MAX_HOSTS}, default 3)")
+    parser.add_argument("--keep", action="store_true", help="keep the cluster up at the end, until Ctrl-C")
+    args = parser.parse_args(argv)
+    if not 2 <= args.n <= MAX_HOSTS:
+        parser.error(f"-n must be 2..{MAX_HOSTS}")
+    if os.geteuid() != 0:
+        print("needs root (it creates network namespaces)", file=sys.stderr)
+        return 1
+    interrupts = Interrupts()
+    try:
+        say(f"starting {args.n} hosts, one cnmd each (namespaces {PREFIX}*)")
+        with cluster_hosts(args.n, prefix=PREFIX) as hosts:
+            say(hosts.underlay.diagram())
+            for name in hosts.names:
+                daemon = hosts[name]
+                say(f"  {name}: cnmd pid {daemon.pid}, hostname {name}, DOCKER_HOST={daemon.host}")
+            try:
+                plan = form_swarm(hosts)
+                break_and_heal(hosts, plan)
+                if args.keep:
+                    hold(hosts)
+            except (RuntimeError, TimeoutError, subprocess.TimeoutExpired):
+                show_logs(hosts)
+                raise
+            finally:
+                interrupts.stopping = True
+                say("\ntearing down: daemons, their children, namespaces")
+    except KeyboardInterrupt:
+        say("interrupted; everything removed")
+        return 130
+    except (RuntimeError, TimeoutError, subprocess.TimeoutExpired) as error:
+        say(f"failed: {error}; everything removed")
+        return 1
+    say("done; everything removed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
