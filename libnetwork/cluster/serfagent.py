@@ -213,11 +213,11 @@ class SerfAgent:
             pass
 
     def _ensure_keyring(self) -> str | None:
-        if self.config.encrypt_key is None:
-            return None
-        if not os.path.exists(self.keyring_path):
+        """The keyring to encrypt with: seeded from ``encrypt_key``, or as the caller wrote it (a joiner gets the
+        cluster's keys, primary first); None for clear-text gossip."""
+        if self.config.encrypt_key is not None and not os.path.exists(self.keyring_path):
             _write_private(self.keyring_path, json.dumps([base64.b64encode(self.config.encrypt_key).decode()]))
-        return self.keyring_path
+        return self.keyring_path if os.path.exists(self.keyring_path) else None
 
     async def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
