@@ -166,7 +166,7 @@ class EtcdClient(aetcd.Client):
     """
 
     def __init__(self, target: str, timeout: float = 5.0):
-        super().__init__(timeout=timeout)  # type: ignore[arg-type]  # aetcd's hint says int; gRPC takes seconds
+        super().__init__(timeout=timeout)
         self._target = target
 
     async def connect(self) -> None:
