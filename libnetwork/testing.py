@@ -48,6 +48,39 @@ def delete_netns(name: str) -> None:
     subprocess.run(["ip", "netns", "delete", name], check=False, stderr=subprocess.DEVNULL)
 
 
+def _sh(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True, timeout=30)
+
+
+def wire_hosts(prefix: str, count: int, subnet: str = "10.213.0") -> tuple[str, list[tuple[str, str, str]]]:
+    """A bridge namespace ``<prefix>-br`` and ``count`` "hosts" ``<prefix>-n<i>``, each with eth0 on the
+    bridge at ``<subnet>.<i>``/24: a LAN of machines for cluster tests.  Answers the bridge's name and
+    (name, netns path, ip) of each host; ``unwire_hosts`` removes them, even half made."""
+    bridge = f"{prefix}-br"
+    add_netns(bridge)
+    _sh("ip", "-n", bridge, "link", "add", "br0", "type", "bridge")
+    _sh("ip", "-n", bridge, "link", "set", "br0", "up")
+    hosts = []
+    for index in range(1, count + 1):
+        name = f"n{index}"
+        path = add_netns(f"{prefix}-{name}")
+        ip = f"{subnet}.{index}"
+        _sh("ip", "-n", bridge, "link", "add", f"v{index}", "type", "veth", "peer", "name", "eth0",
+            "netns", f"{prefix}-{name}")
+        _sh("ip", "-n", bridge, "link", "set", f"v{index}", "master", "br0", "up")
+        _sh("ip", "-n", f"{prefix}-{name}", "addr", "add", f"{ip}/24", "dev", "eth0")
+        _sh("ip", "-n", f"{prefix}-{name}", "link", "set", "eth0", "up")
+        _sh("ip", "-n", f"{prefix}-{name}", "link", "set", "lo", "up")
+        hosts.append((name, path, ip))
+    return bridge, hosts
+
+
+def unwire_hosts(prefix: str, count: int) -> None:
+    for index in range(1, count + 1):
+        delete_netns(f"{prefix}-n{index}")
+    delete_netns(f"{prefix}-br")
+
+
 def run_in(netns_path: str, *argv: str, check: bool = True, timeout: float = 30,
            **kwargs) -> subprocess.CompletedProcess:
     """Run a command in a namespace (nsenter, which keeps /sys as it is)."""
