@@ -204,6 +204,8 @@ class EtcdMember:
         self._wanted = False
         self._bridge: asyncio.Server | None = None
         self.restarts = 0
+        # The exit status of the last child started here that ended (an adopted one's is not ours to see).
+        self.last_exit: int | None = None
 
     @property
     def pid(self) -> int | None:
@@ -263,6 +265,7 @@ class EtcdMember:
         if self._process is not None:
             if self._process.poll() is None:
                 return True
+            self.last_exit = self._process.returncode
             self._process = None
             self._pid = None
         pid = self._pid if self._pid is not None else _read_pid(self.pid_path)
@@ -312,14 +315,14 @@ class EtcdMember:
                 if time.monotonic() - up_since > _STABLE_AFTER:
                     delay = _RESTART_BACKOFF[0]
                 continue
-            exit_code = self._process.returncode if self._process is not None else None
             async with self._lock:
                 if not self._wanted or self.is_running():
                     continue
                 self.restarts += 1
                 log.warning("etcd member died, restarting", extra={
                     "member": self.config.name, "restarts": self.restarts, "backoff": delay,
-                    "exit": exit_code if exit_code is not None else "unknown"})
+                    "exit": self.last_exit if self.last_exit is not None else "unknown"})
+                self.last_exit = None
                 await asyncio.sleep(delay)
                 try:
                     await self._start(30.0)
