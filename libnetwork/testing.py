@@ -32,6 +32,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -59,6 +60,39 @@ def add_netns(name: str) -> str:
 
 def delete_netns(name: str) -> None:
     subprocess.run(["ip", "netns", "delete", name], check=False, stderr=subprocess.DEVNULL)
+
+
+def _sh(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True, timeout=30)
+
+
+def wire_hosts(prefix: str, count: int, subnet: str = "10.213.0") -> tuple[str, list[tuple[str, str, str]]]:
+    """A bridge namespace ``<prefix>-br`` and ``count`` "hosts" ``<prefix>-n<i>``, each with eth0 on the
+    bridge at ``<subnet>.<i>``/24: a LAN of machines for cluster tests.  Answers the bridge's name and
+    (name, netns path, ip) of each host; ``unwire_hosts`` removes them, even half made."""
+    bridge = f"{prefix}-br"
+    add_netns(bridge)
+    _sh("ip", "-n", bridge, "link", "add", "br0", "type", "bridge")
+    _sh("ip", "-n", bridge, "link", "set", "br0", "up")
+    hosts = []
+    for index in range(1, count + 1):
+        name = f"n{index}"
+        path = add_netns(f"{prefix}-{name}")
+        ip = f"{subnet}.{index}"
+        _sh("ip", "-n", bridge, "link", "add", f"v{index}", "type", "veth", "peer", "name", "eth0",
+            "netns", f"{prefix}-{name}")
+        _sh("ip", "-n", bridge, "link", "set", f"v{index}", "master", "br0", "up")
+        _sh("ip", "-n", f"{prefix}-{name}", "addr", "add", f"{ip}/24", "dev", "eth0")
+        _sh("ip", "-n", f"{prefix}-{name}", "link", "set", "eth0", "up")
+        _sh("ip", "-n", f"{prefix}-{name}", "link", "set", "lo", "up")
+        hosts.append((name, path, ip))
+    return bridge, hosts
+
+
+def unwire_hosts(prefix: str, count: int) -> None:
+    for index in range(1, count + 1):
+        delete_netns(f"{prefix}-n{index}")
+    delete_netns(f"{prefix}-br")
 
 
 def run_in(netns_path: str, *argv: str, check: bool = True, timeout: float = 30,
@@ -340,3 +374,56 @@ def namespace():
     yield make
     for name in made:
         delete_netns(name)
+
+
+# -- etcd members for tests ---------------------------------------------------------------
+
+def write_node_tls(root_ca, directory: str, node_id: str, ip: str, role=None) -> tuple[str, str, str]:
+    """PEM files (ca, cert, key) for a node of ``root_ca`` (a ``cluster.ca.RootCA`` that can sign), as a
+    swarm node holds them; the IP SAN is ``ip``, which etcd matches against a peer's source address."""
+    from pathlib import Path
+
+    from libnetwork.cluster.ca import make_node_key_request, write_pem
+    from libnetwork.cluster.ids import Role
+
+    os.makedirs(directory, exist_ok=True)
+    request = make_node_key_request()
+    cert = root_ca.issue_node_certificate(request.csr_pem, node_id, role or Role.MANAGER, "testcluster",
+                                          advertise_ip=ip)
+    paths = tuple(os.path.join(directory, name) for name in ("ca.pem", "node.pem", "node-key.pem"))
+    write_pem(Path(paths[0]), root_ca.cert_pem, private=False)
+    write_pem(Path(paths[1]), cert, private=False)
+    write_pem(Path(paths[2]), request.key_pem, private=True)
+    return paths[0], paths[1], paths[2]
+
+
+def free_tcp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def local_etcd(directory: str):
+    """One etcd member on this namespace's loopback (free ports, peers on 127.0.0.1 too), for tests of
+    what runs on etcd rather than of etcd's membership; killed on the way out, whatever happened."""
+    import asyncio
+
+    from libnetwork.cluster.ca import RootCA
+    from libnetwork.cluster.etcd import EtcdConfig, EtcdMember, peer_url
+
+    if shutil.which("etcd") is None:
+        pytest.skip("needs the etcd binary (Debian's etcd-server)")
+    ca_file, cert_file, key_file = write_node_tls(RootCA.create(), os.path.join(directory, "tls"), "etcd1",
+                                                  "127.0.0.1")
+    peer_port = free_tcp_port()
+    config = EtcdConfig(name="etcd1", data_dir=os.path.join(directory, "etcd"), advertise_ip="127.0.0.1",
+                        ca_file=ca_file, cert_file=cert_file, key_file=key_file,
+                        initial_cluster={"etcd1": peer_url("127.0.0.1", peer_port)},
+                        peer_port=peer_port, client_port=free_tcp_port())
+    member = EtcdMember(config)
+    try:
+        asyncio.run(member.start())
+        yield member
+    finally:
+        asyncio.run(member.stop(timeout=2))

@@ -67,6 +67,9 @@ class EtcdReconfigRefused(EtcdError):
 
 
 class EtcdMemberNotFound(NotFound):
+    # Set when an earlier attempt of the same call went unanswered (and may have removed it).
+    after_unanswered = False
+
     def __init__(self, member_id: int):
         super().__init__(f"no etcd member {member_id:x}")
         self.member_id = member_id
@@ -74,6 +77,9 @@ class EtcdMemberNotFound(NotFound):
 
 class EtcdMemberExists(Conflict):
     """A member with that peer URL is already in the cluster."""
+
+    # Set when an earlier attempt of the same call went unanswered (and may have added it).
+    after_unanswered = False
 
 
 @dataclass(frozen=True)
@@ -169,7 +175,7 @@ class EtcdClient(aetcd.Client):
     """
 
     def __init__(self, target: str, timeout: float = 5.0):
-        super().__init__(timeout=timeout)  # type: ignore[arg-type]  # aetcd's hint says int; gRPC takes seconds
+        super().__init__(timeout=timeout)
         self._target = target
 
     async def connect(self) -> None:
@@ -201,6 +207,8 @@ class EtcdMember:
         self._wanted = False
         self._bridge: asyncio.Server | None = None
         self.restarts = 0
+        # The exit status of the last child started here that ended (an adopted one's is not ours to see).
+        self.last_exit: int | None = None
 
     @property
     def pid(self) -> int | None:
@@ -216,8 +224,8 @@ class EtcdMember:
         answers with a leader.
 
         When it answers but finds no leader in time (the other members are down) it is left running,
-        since it is needed for the others to form a quorum, and ``EtcdError`` is raised; any other
-        failure stops it.
+        since it is needed for the others to form a quorum, and ``EtcdError`` is raised; when it exits
+        or never answers it is stopped.
         """
         async with self._lock:
             self._wanted = True
@@ -234,17 +242,19 @@ class EtcdMember:
                 return
             await self._stop(5.0)  # a previous run's member with other settings
         # Forking a big daemon takes a while; asyncio's own subprocesses would kill the member with the loop.
-        # The parent-death signal follows the forking thread, so a member tied to cnmd is forked by the loop's.
-        self._process = self._spawn(argv) if self.config.die_with_parent else await asyncio.to_thread(self._spawn, argv)
+        self._process = (self._spawn(argv) if self.config.die_with_parent  # the death signal follows the forking thread
+                         else await asyncio.to_thread(self._spawn, argv))
         self._pid = self._process.pid
         _write(self.pid_path, f"{self._pid}\n")
         try:
             await self._wait_ready(timeout)
         except _ServingWithoutLeader as err:
             raise EtcdError(str(err)) from None
-        except BaseException:
+        except EtcdError:
             await self._stop(5.0)
             raise
+        # Cancelled while waiting (a supervisor being stopped, a caller's timeout): the member stays,
+        # wanted as before; the next start adopts it.
 
     def _spawn(self, argv: list[str]) -> subprocess.Popen[bytes]:
         prefix = ["nsenter", f"--net={self.config.netns}"] if self.config.netns else []
@@ -260,6 +270,7 @@ class EtcdMember:
         if self._process is not None:
             if self._process.poll() is None:
                 return True
+            self.last_exit = self._process.returncode
             self._process = None
             self._pid = None
         pid = self._pid if self._pid is not None else _read_pid(self.pid_path)
@@ -275,7 +286,8 @@ class EtcdMember:
             self._wanted = False
             await self._stop(timeout)
             if self._bridge is not None:
-                self._bridge.close()
+                with contextlib.suppress(RuntimeError):  # its loop has ended: it is closed already
+                    self._bridge.close()
                 self._bridge = None
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.bridge_path)
@@ -308,14 +320,14 @@ class EtcdMember:
                 if time.monotonic() - up_since > _STABLE_AFTER:
                     delay = _RESTART_BACKOFF[0]
                 continue
-            exit_code = self._process.returncode if self._process is not None else None
             async with self._lock:
                 if not self._wanted or self.is_running():
                     continue
                 self.restarts += 1
                 log.warning("etcd member died, restarting", extra={
                     "member": self.config.name, "restarts": self.restarts, "backoff": delay,
-                    "exit": exit_code if exit_code is not None else "unknown"})
+                    "exit": self.last_exit if self.last_exit is not None else "unknown"})
+                self.last_exit = None
                 await asyncio.sleep(delay)
                 try:
                     await self._start(30.0)
@@ -334,7 +346,9 @@ class EtcdMember:
     async def _client_target(self) -> str:
         if self.config.netns is None:
             return f"{_CLIENT_HOST}:{self.config.client_port}"
-        if self._bridge is None:
+        # The bridge serves from the loop that made it; a member outliving its loop (tests run
+        # one loop per step) gets a new one.
+        if self._bridge is None or self._bridge.get_loop() is not asyncio.get_running_loop():
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.bridge_path)
             self._bridge = await asyncio.start_unix_server(self._forward, path=self.bridge_path)
@@ -356,7 +370,12 @@ class EtcdMember:
         except OSError:
             writer.close()
             return
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        try:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        except asyncio.CancelledError:
+            # The loop is ending (asyncio's server owns this task and would log the cancellation).
+            writer.close()
+            up_writer.close()
 
     async def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -457,23 +476,37 @@ def _member_error(err: rpc.AioRpcError, what: str, member_id: int | None = None)
     if "Peer URLs already exists" in details:
         return EtcdMemberExists(f"{what}: {details}")
     if code in (rpc.StatusCode.UNAVAILABLE, rpc.StatusCode.DEADLINE_EXCEEDED):
-        return EtcdError(f"{what}: etcd unreachable: {details}")
+        return _Unreachable(f"{what}: etcd unreachable: {details}")
     return EtcdError(f"{what}: {code.name}: {details}")
 
 
+class _Unreachable(EtcdError):
+    """No answer: the change may or may not have been made (a proposal sent to a leader that just died
+    is lost, and so is an answer)."""
+
+
 async def _cluster_call(client: aetcd.Client, method: str, request: Any, what: str, *,
-                        timeout: float, retry_for: float, member_id: int | None = None) -> Any:
+                        timeout: float, retry_for: float, member_id: int | None = None) -> tuple[Any, bool]:
     """One Cluster RPC through aetcd's stub (aetcd has no learners, and its member list leaks raw gRPC
-    errors), retrying etcd's refusals for ``retry_for`` seconds."""
+    errors), retried for ``retry_for`` seconds while etcd refuses it for now or does not answer.
+
+    Answers the response and whether an earlier attempt went unanswered, in which case a "member not
+    found" or "peer URL exists" may be that attempt's own doing.
+    """
     await client.connect()
     deadline = time.monotonic() + retry_for
+    unanswered = False
     while True:
         try:
-            return await getattr(client.clusterstub, method)(request, timeout=timeout, metadata=REQUIRE_LEADER)
+            call = getattr(client.clusterstub, method)
+            return await call(request, timeout=timeout, metadata=REQUIRE_LEADER), unanswered
         except rpc.AioRpcError as err:
             error = _member_error(err, what, member_id)
-        if not isinstance(error, EtcdReconfigRefused) or time.monotonic() + 1.0 > deadline:
+        if not isinstance(error, (EtcdReconfigRefused, _Unreachable)) or time.monotonic() + 1.0 > deadline:
+            if isinstance(error, (EtcdMemberNotFound, EtcdMemberExists)):
+                error.after_unanswered = unanswered
             raise error
+        unanswered = unanswered or isinstance(error, _Unreachable)
         await asyncio.sleep(1.0)
 
 
@@ -491,8 +524,8 @@ async def leader_name(client: aetcd.Client, *, timeout: float = 5.0) -> str | No
 
 
 async def list_members(client: aetcd.Client, *, timeout: float = 5.0) -> list[MemberInfo]:
-    response = await _cluster_call(client, "MemberList", rpc.MemberListRequest(), "list members",
-                                   timeout=timeout, retry_for=0)
+    response, _ = await _cluster_call(client, "MemberList", rpc.MemberListRequest(), "list members",
+                                      timeout=timeout, retry_for=0)
     return [_member_info(m) for m in response.members]
 
 
@@ -503,11 +536,18 @@ async def add_member(client: aetcd.Client, peer_url: str, *, learner: bool = Fal
 
     A voter counts against the quorum from this call on, so start it promptly; a learner does not,
     and is made a voter with ``promote_member`` once in sync.  Refusals that pass (``EtcdReconfigRefused``)
-    are retried for ``retry_for`` seconds.
+    and unanswered attempts are retried for ``retry_for`` seconds.
     """
     request = rpc.MemberAddRequest(peerURLs=[peer_url], isLearner=learner)
-    response = await _cluster_call(client, "MemberAdd", request, f"add member {peer_url}",
-                                   timeout=timeout, retry_for=retry_for)
+    try:
+        response, _ = await _cluster_call(client, "MemberAdd", request, f"add member {peer_url}",
+                                          timeout=timeout, retry_for=retry_for)
+    except EtcdMemberExists as err:
+        if err.after_unanswered:
+            for member in await list_members(client, timeout=timeout):
+                if peer_url in member.peer_urls and not member.started:
+                    return member
+        raise
     return _member_info(response.member)
 
 
@@ -520,9 +560,15 @@ async def promote_member(client: aetcd.Client, member_id: int, *, timeout: float
 
 async def remove_member(client: aetcd.Client, member_id: int, *, timeout: float = 5.0,
                         retry_for: float = 0.0) -> None:
-    """Remove a member, running or not: only the remaining members need a quorum."""
-    await _cluster_call(client, "MemberRemove", rpc.MemberRemoveRequest(ID=member_id),
-                        f"remove member {member_id:x}", timeout=timeout, retry_for=retry_for, member_id=member_id)
+    """Remove a member, running or not: only the remaining members need a quorum.  With ``retry_for``,
+    refusals and unanswered attempts (a leader that just died) are retried."""
+    try:
+        await _cluster_call(client, "MemberRemove", rpc.MemberRemoveRequest(ID=member_id),
+                            f"remove member {member_id:x}", timeout=timeout, retry_for=retry_for,
+                            member_id=member_id)
+    except EtcdMemberNotFound as err:
+        if not err.after_unanswered:
+            raise
 
 
 def initial_cluster_after_add(members: Iterable[MemberInfo], added: MemberInfo, name: str) -> dict[str, str]:

@@ -55,6 +55,7 @@ class EtcdKV:
         self._client = client
         self._prefix = prefix
         self._timeout = timeout
+        self._closed = False
 
     @property
     def scope(self) -> Scope:
@@ -125,6 +126,7 @@ class EtcdKV:
         return EtcdWatch(self, prefix, start_revision)
 
     async def close(self) -> None:
+        self._closed = True
         await self._client.close()
 
 
@@ -141,16 +143,34 @@ class EtcdWatch:
     async def __aenter__(self) -> EtcdWatch:
         store = self._store
         await store._client.connect()
-        self._watch = await _bounded(store._client.watch(
+        if self._start_revision is not None:
+            await self._check_kept(self._start_revision)
+        watch: aetcd.Watch = await _bounded(store._client.watch(
             store._key(self._prefix), range_end=store._range_end(self._prefix),
             start_revision=self._start_revision), store._timeout)
-        self._events = aiter(self._watch)
+        self._watch, self._events = watch, aiter(watch)
         return self
+
+    async def _check_kept(self, revision: int) -> None:
+        """Raise ``Compacted`` now rather than at the first event, as the local stores do.
+
+        etcd 3.4 creates a watch on a compacted revision and cancels it in its next message, so only a
+        read at that revision tells in advance (a revision not yet reached is never compacted).
+        """
+        store = self._store
+        request = rpc.RangeRequest(key=store._key(self._prefix), limit=1, count_only=True)
+        head = await store._call("kvstub", "Range", request)
+        if revision > head.header.revision:
+            return
+        # Compacted, when it is (etcd's OUT_OF_RANGE, "required revision has been compacted").
+        await store._call("kvstub", "Range", rpc.RangeRequest(key=store._key(self._prefix), limit=1,
+                                                              count_only=True, revision=revision))
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         watch, self._watch, self._events = self._watch, None, None
-        if watch is not None:
+        # A closed client has dropped its watches with its stream (and aetcd's cancel would fail).
+        if watch is not None and not self._store._closed:
             try:
                 await asyncio.wait_for(watch.cancel(), self._store._timeout)
             except (aetcd.ClientError, rpc.AioRpcError, TimeoutError):
@@ -194,6 +214,8 @@ def _translate(err: Exception) -> Exception:
         return StoreUnavailable("etcd did not answer in time")
     if isinstance(err, rpc.AioRpcError):
         code, details = err.code(), err.details() or ""
+        if code == rpc.StatusCode.OUT_OF_RANGE and "compacted" in details:
+            return Compacted(f"etcd: {details}: list again")
         if code in (rpc.StatusCode.UNAVAILABLE, rpc.StatusCode.DEADLINE_EXCEEDED, rpc.StatusCode.CANCELLED):
             return StoreUnavailable(f"etcd unavailable: {details}")
         return Internal(f"etcd: {code.name}: {details}")

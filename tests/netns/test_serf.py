@@ -36,9 +36,8 @@ from libnetwork.cluster.serf import (
     UserEvent,
 )
 from libnetwork.cluster.serfagent import DEFAULT_EVENT_LIMIT, SerfAgent, SerfAgentConfig
-from libnetwork.testing import add_netns, delete_netns, require_root
+from libnetwork.testing import delete_netns, require_root, wire_hosts
 
-SUBNET = "10.213.0"
 T = TypeVar("T")
 
 
@@ -58,31 +57,6 @@ class Cluster:
 
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
-
-
-def sh(*argv: str) -> None:
-    subprocess.run(argv, check=True, capture_output=True, timeout=30)
-
-
-def wire_hosts(prefix: str, count: int) -> tuple[str, list[tuple[str, str, str]]]:
-    """A bridge namespace and ``count`` host namespaces, each with eth0 on the bridge."""
-    bridge = f"{prefix}-br"
-    add_netns(bridge)
-    sh("ip", "-n", bridge, "link", "add", "br0", "type", "bridge")
-    sh("ip", "-n", bridge, "link", "set", "br0", "up")
-    hosts = []
-    for index in range(1, count + 1):
-        name = f"n{index}"
-        path = add_netns(f"{prefix}-{name}")
-        ip = f"{SUBNET}.{index}"
-        sh("ip", "-n", bridge, "link", "add", f"v{index}", "type", "veth", "peer", "name", "eth0",
-           "netns", f"{prefix}-{name}")
-        sh("ip", "-n", bridge, "link", "set", f"v{index}", "master", "br0", "up")
-        sh("ip", "-n", f"{prefix}-{name}", "addr", "add", f"{ip}/24", "dev", "eth0")
-        sh("ip", "-n", f"{prefix}-{name}", "link", "set", "eth0", "up")
-        sh("ip", "-n", f"{prefix}-{name}", "link", "set", "lo", "up")
-        hosts.append((name, path, ip))
-    return bridge, hosts
 
 
 async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float, what: str) -> T:

@@ -12,7 +12,9 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Awaitable, Iterator
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from ipaddress import (
     IPv4Address,
@@ -30,6 +32,8 @@ from typing import Any, TypeVar
 import pytest
 
 from libnetwork import errors
+from libnetwork.cluster.etcd import EtcdClient, EtcdMember
+from libnetwork.cluster.etcdstore import EtcdKV
 from libnetwork.model import EndpointRecord, NetworkRecord, PoolRecord, SandboxRecord
 from libnetwork.store import (
     Compacted,
@@ -42,18 +46,36 @@ from libnetwork.store import (
     Scope,
     SQLiteStore,
     Store,
+    StoreUnavailable,
     WatchEvent,
     codec,
 )
 from libnetwork.store.local import LocalStore, prefix_end
+from libnetwork.testing import free_tcp_port, local_etcd
 
 T = TypeVar("T")
+
+
+_runner: asyncio.Runner | None = None
+
+
+@pytest.fixture(autouse=True)
+def event_loop_runner() -> Iterator[asyncio.Runner]:
+    """One event loop per test: an etcd client's gRPC channel lives on the loop that made it."""
+    global _runner
+    with asyncio.Runner() as runner:
+        _runner = runner
+        try:
+            yield runner
+        finally:
+            _runner = None
 
 
 def run(coro: Awaitable[T]) -> T:
     async def main() -> T:
         return await coro
-    return asyncio.run(main())
+    assert _runner is not None
+    return _runner.run(main())
 
 
 @pytest.fixture(params=["sqlite", "memory"])
@@ -61,6 +83,53 @@ def store(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[LocalStore]
     s: LocalStore = SQLiteStore(str(tmp_path)) if request.param == "sqlite" else MemoryStore()
     yield s
     s.close()
+
+
+@pytest.fixture(scope="module")
+def etcd_member(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdMember]:
+    with local_etcd(str(tmp_path_factory.mktemp("etcd"))) as member:
+        yield member
+
+
+@dataclass
+class KVCase:
+    kv: KVStore
+    forget: Callable[[int], Awaitable[None]]
+    """Make the changes before a revision impossible to replay (etcd: compact)."""
+
+
+@pytest.fixture(params=["sqlite", "memory", pytest.param("etcd", marks=pytest.mark.etcd)])
+def kv_case(request: pytest.FixtureRequest, tmp_path: Any, event_loop_runner: asyncio.Runner) -> Iterator[KVCase]:
+    """Each store of the contract; the etcd one rooted under a prefix of its own for each test."""
+    if request.param == "etcd":
+        member: EtcdMember = request.getfixturevalue("etcd_member")
+
+        async def open_etcd() -> EtcdKV:
+            return EtcdKV(await member.client(), prefix=f"/test-{uuid.uuid4().hex[:8]}/", timeout=5)
+
+        etcd_kv = run(open_etcd())
+
+        async def compact(revision: int) -> None:
+            await etcd_kv._client.compact(revision)
+
+        yield KVCase(etcd_kv, compact)
+        run(etcd_kv.close())
+        return
+    local: LocalStore = SQLiteStore(str(tmp_path)) if request.param == "sqlite" else MemoryStore()
+
+    async def forget(revision: int) -> None:
+        hub = local._hub
+        with hub._lock:
+            hub._compacted = max(hub._compacted, revision - 1)
+            hub._history = deque(e for e in hub._history if e.revision >= revision)
+
+    yield KVCase(local.kv, forget)
+    local.close()
+
+
+@pytest.fixture
+def kv(kv_case: KVCase) -> KVStore:
+    return kv_case.kv
 
 
 def network(nid: str = "n1", **changes: Any) -> NetworkRecord:
@@ -97,6 +166,7 @@ def test_errors_are_the_projects_with_their_status() -> None:
     assert issubclass(KeyNotFound, errors.NotFound) and KeyNotFound("k").status == 404
     assert issubclass(RevisionMismatch, errors.Conflict) and RevisionMismatch("k", 1, 2).status == 409
     assert issubclass(Compacted, errors.Conflict)
+    assert issubclass(StoreUnavailable, errors.Unavailable) and StoreUnavailable("x").status == 503
 
 
 def test_local_stores_offer_both_surfaces(store: LocalStore) -> None:
@@ -107,9 +177,7 @@ def test_local_stores_offer_both_surfaces(store: LocalStore) -> None:
     assert MemoryStore(Scope.GLOBAL).kv.scope is Scope.GLOBAL
 
 
-def test_put_and_get_track_revisions(store: LocalStore) -> None:
-    kv = store.kv
-    assert kv.scope is Scope.LOCAL
+def test_put_and_get_track_revisions(kv: KVStore) -> None:
     r1 = run(kv.put("a/1", b"one"))
     r2 = run(kv.put("a/2", b"two"))
     r3 = run(kv.put("a/1", b"uno"))
@@ -120,16 +188,14 @@ def test_put_and_get_track_revisions(store: LocalStore) -> None:
         run(kv.get("a/3"))
 
 
-def test_cas_succeeds_on_the_revision_read(store: LocalStore) -> None:
-    kv = store.kv
+def test_cas_succeeds_on_the_revision_read(kv: KVStore) -> None:
     rev = run(kv.put("k", b"v1"))
     new = run(kv.cas("k", b"v2", rev))
     assert new > rev
     assert run(kv.get("k")).value == b"v2"
 
 
-def test_cas_on_a_stale_revision_fails_and_writes_nothing(store: LocalStore) -> None:
-    kv = store.kv
+def test_cas_on_a_stale_revision_fails_and_writes_nothing(kv: KVStore) -> None:
     first = run(kv.put("k", b"v1"))
     second = run(kv.put("k", b"v2"))
     with pytest.raises(RevisionMismatch) as caught:
@@ -140,8 +206,7 @@ def test_cas_on_a_stale_revision_fails_and_writes_nothing(store: LocalStore) -> 
     assert run(kv.put("k", b"v3")) == second + 1     # and leaves no transaction open
 
 
-def test_cas_at_zero_creates_only_when_absent(store: LocalStore) -> None:
-    kv = store.kv
+def test_cas_at_zero_creates_only_when_absent(kv: KVStore) -> None:
     rev = run(kv.cas("pool/10.0.0.0-24", b"n1", 0))
     with pytest.raises(RevisionMismatch) as caught:
         run(kv.cas("pool/10.0.0.0-24", b"n2", 0))
@@ -152,8 +217,7 @@ def test_cas_at_zero_creates_only_when_absent(store: LocalStore) -> None:
     assert absent.value.actual == 0
 
 
-def test_delete(store: LocalStore) -> None:
-    kv = store.kv
+def test_delete(kv: KVStore) -> None:
     created = run(kv.put("k", b"v"))
     assert run(kv.delete("k")) is True
     with pytest.raises(KeyNotFound):
@@ -167,8 +231,7 @@ def test_delete(store: LocalStore) -> None:
     assert (got.create_revision, got.version) == (again, 1)
 
 
-def test_delete_with_expected_revision(store: LocalStore) -> None:
-    kv = store.kv
+def test_delete_with_expected_revision(kv: KVStore) -> None:
     rev = run(kv.put("k", b"v"))
     with pytest.raises(RevisionMismatch):
         run(kv.delete("k", expect_revision=rev - 1))
@@ -178,16 +241,15 @@ def test_delete_with_expected_revision(store: LocalStore) -> None:
         run(kv.delete("k", expect_revision=rev))
 
 
-def test_list_by_prefix_in_creation_order(store: LocalStore) -> None:
-    kv = store.kv
+def test_list_by_prefix_in_creation_order(kv: KVStore) -> None:
     for key in ("network/b", "networkx/c", "network/a", "endpoint/d", "network/c"):
-        run(kv.put(key, key.encode()))
+        first = run(kv.put(key, key.encode()))
     run(kv.put("network/b", b"updated"))                # keeps its place
     run(kv.delete("network/c"))
     listing = run(kv.list("network/"))
     assert [e.key for e in listing.entries] == ["network/b", "network/a"]
     assert listing.entries[0].value == b"updated"
-    assert listing.revision == 7
+    assert listing.revision == first + 2
     assert len(run(kv.list("")).entries) == 4
     assert run(kv.list("nothing/")).entries == ()
 
@@ -199,8 +261,7 @@ def test_prefix_end_bounds_exactly_the_prefix() -> None:
     assert prefix_end("\ud7ff") == "\ue000"
 
 
-def test_unicode_keys_list_by_prefix(store: LocalStore) -> None:
-    kv = store.kv
+def test_unicode_keys_list_by_prefix(kv: KVStore) -> None:
     for key in ("é/1", "é/2", "ê/1", "e/1"):
         run(kv.put(key, b""))
     assert [e.key for e in run(kv.list("é/")).entries] == ["é/1", "é/2"]
@@ -217,8 +278,7 @@ async def collect(watch: Any, count: int) -> list[WatchEvent]:
     return events
 
 
-def test_watch_delivers_changes_under_its_prefix_in_order(store: LocalStore) -> None:
-    kv = store.kv
+def test_watch_delivers_changes_under_its_prefix_in_order(kv: KVStore) -> None:
 
     async def scenario() -> list[WatchEvent]:
         async with kv.watch("network/") as watch:
@@ -238,8 +298,7 @@ def test_watch_delivers_changes_under_its_prefix_in_order(store: LocalStore) -> 
     assert [e.revision for e in events] == sorted(e.revision for e in events)
 
 
-def test_watch_waits_for_changes_made_later(store: LocalStore) -> None:
-    kv = store.kv
+def test_watch_waits_for_changes_made_later(kv: KVStore) -> None:
 
     async def scenario() -> list[WatchEvent]:
         async with kv.watch("k") as watch:
@@ -266,8 +325,7 @@ def test_record_puts_are_watch_events(store: LocalStore) -> None:
     assert (delete.type, delete.key) == (EventType.DELETE, "network/n1")
 
 
-def test_list_then_watch_from_the_next_revision_misses_nothing(store: LocalStore) -> None:
-    kv = store.kv
+def test_list_then_watch_from_the_next_revision_misses_nothing(kv: KVStore) -> None:
 
     async def scenario() -> list[WatchEvent]:
         await kv.put("n/1", b"a")
@@ -280,7 +338,22 @@ def test_list_then_watch_from_the_next_revision_misses_nothing(store: LocalStore
     assert [e.key for e in run(scenario())] == ["n/2", "n/3"]
 
 
-def test_watch_from_a_revision_no_longer_kept_is_compacted(store: LocalStore) -> None:
+def test_watch_from_a_revision_no_longer_kept_is_compacted(kv_case: KVCase) -> None:
+    kv = kv_case.kv
+
+    async def scenario() -> None:
+        revisions = [await kv.put(f"k/{i}", b"") for i in range(5)]
+        await kv_case.forget(revisions[3])
+        with pytest.raises(Compacted):
+            async with kv.watch("k/", start_revision=revisions[1]):
+                pass
+        async with kv.watch("k/", start_revision=revisions[3]) as watch:
+            assert [e.key for e in await collect(watch, 2)] == ["k/3", "k/4"]
+
+    run(scenario())
+
+
+def test_the_local_history_keeps_its_size(store: LocalStore) -> None:
     store._hub._history_size = 2
     kv = store.kv
 
@@ -288,7 +361,7 @@ def test_watch_from_a_revision_no_longer_kept_is_compacted(store: LocalStore) ->
         for i in range(5):
             await kv.put(f"k/{i}", b"")
         with pytest.raises(Compacted):
-            async with kv.watch("k/", start_revision=2):
+            async with kv.watch("k/", start_revision=3):
                 pass
         async with kv.watch("k/", start_revision=4) as watch:
             assert [e.key for e in await collect(watch, 2)] == ["k/3", "k/4"]
@@ -330,15 +403,13 @@ def test_a_watcher_too_far_behind_is_told_to_list_again(store: LocalStore) -> No
     run(scenario())
 
 
-def test_watch_ends_when_the_store_closes(tmp_path: Any) -> None:
-    s = SQLiteStore(str(tmp_path))
-
+def test_watch_ends_when_the_store_closes(kv: KVStore) -> None:
     async def scenario() -> list[WatchEvent]:
-        async with s.kv.watch("") as watch:
+        async with kv.watch("") as watch:
             reader = asyncio.ensure_future(collect(watch, 10))
-            await s.kv.put("k", b"v")
-            await asyncio.sleep(0.01)
-            await s.kv.close()
+            await kv.put("k", b"v")
+            await asyncio.sleep(0.1)
+            await kv.close()
             return await asyncio.wait_for(reader, 5)
 
     assert [e.key for e in run(scenario())] == ["k"]
@@ -566,9 +637,9 @@ def test_records_stored_as_strings_load_into_typed_fields() -> None:
     assert record.pools == [TypedPool(IPv4Network("172.18.0.0/16"), IPv4Interface("172.18.0.1/16"))]
 
 
-def test_typed_records_through_the_store(store: LocalStore) -> None:
-    run(store.kv.put("typed/e1", codec.encode(typed_endpoint())))
-    [entry] = run(store.kv.list("typed/")).entries
+def test_typed_records_through_the_store(kv: KVStore) -> None:
+    run(kv.put("typed/e1", codec.encode(typed_endpoint())))
+    [entry] = run(kv.list("typed/")).entries
     assert codec.decode(entry.value, TypedEndpoint) == typed_endpoint()
 
 
@@ -603,3 +674,45 @@ def test_a_union_it_cannot_tell_apart_is_refused_at_once() -> None:
 
     with pytest.raises(TypeError, match="mixes"):
         codec.decode(b'{"where": "10.0.0.1"}', Mixed)
+
+
+# -- the etcd store beside the contract ------------------------------------------------
+
+@pytest.mark.etcd
+def test_the_etcd_store_is_global_and_keeps_to_its_prefix(etcd_member: EtcdMember) -> None:
+    async def scenario() -> None:
+        ours = EtcdKV(await etcd_member.client(), prefix="/ours/")
+        theirs = EtcdKV(await etcd_member.client(), prefix="/theirs/")
+        try:
+            assert ours.scope is Scope.GLOBAL
+            await ours.put("network/n1", b"1")
+            await theirs.put("network/n2", b"2")
+            assert [e.key for e in (await ours.list("")).entries] == ["network/n1"]
+            raw = await etcd_member.client()
+            try:
+                got = await raw.get(b"/ours/network/n1")
+                assert got is not None and got.value == b"1"
+            finally:
+                await raw.close()
+        finally:
+            await ours.close()
+            await theirs.close()
+
+    run(scenario())
+
+
+@pytest.mark.etcd
+def test_an_unreachable_etcd_is_unavailable_within_the_timeout() -> None:
+    async def scenario() -> None:
+        kv = EtcdKV(EtcdClient(f"127.0.0.1:{free_tcp_port()}"), timeout=0.5)
+        try:
+            for call in (kv.get("k"), kv.put("k", b""), kv.cas("k", b"", 0), kv.list("")):
+                with pytest.raises(StoreUnavailable):
+                    await asyncio.wait_for(call, 3)
+            with pytest.raises(StoreUnavailable):
+                async with kv.watch(""):
+                    pass
+        finally:
+            await kv.close()
+
+    run(scenario())
