@@ -73,7 +73,8 @@ def info(ctl: Controller, listeners: int, swarm_section: dict[str, Any] | None =
         "GenericResources": None, "DockerRootDir": settings.data_root,
         "HttpProxy": "", "HttpsProxy": "", "NoProxy": "", "Name": socket.gethostname(), "Labels": [],
         "ExperimentalBuild": False, "ServerVersion": __version__, "Runtimes": {}, "DefaultRuntime": "",
-        "Swarm": swarm_section or dict(swarm.INACTIVE_INFO), "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "",
+        "Swarm": swarm_section or dict(swarm.INACTIVE_INFO), "LiveRestoreEnabled": False, "Isolation": "",
+        "InitBinary": "",
         "ContainerdCommit": {"ID": ""}, "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""},
         "SecurityOptions": [],
         **({"DefaultAddressPools": [{"Base": base, "Size": size} for base, size in settings.default_address_pools]}

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 
 from libnetwork.errors import Unavailable
 

@@ -705,8 +705,12 @@ class Swarm:
             raise Unavailable(text + LEAVE_TAIL)
         own = next((m for m in members if m.name == self.state.node_id), None)
         if own is not None and total > 1:
-            with contextlib.suppress(CnmError):
-                await remove_member(self._etcd_client, own.id)
+            try:
+                # etcd refuses a removal until the rest have been connected a while: wait that out
+                await remove_member(self._etcd_client, own.id, retry_for=15.0)
+            except CnmError as err:
+                log.warning("etcd member not removed on leave", extra={"node": self.state.node_id,
+                                                                       "error": err.message})
 
 
 def _b64(key: bytes) -> str:

@@ -163,7 +163,6 @@ def test_bad_joins_leave_nothing_behind(hosts: ClusterHosts) -> None:
     assert not os.path.exists(os.path.join(node3.data_root, "swarm"))
     manager = f"{hosts.ip('node1')}:2377"
     worker_token = token(node1, "worker")
-    digest = worker_token.split("-")[2]
     cases = [
         (worker_token.rsplit("-", 1)[0] + "-" + "0" * 25, manager,
          "rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster"),
