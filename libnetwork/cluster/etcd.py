@@ -101,6 +101,9 @@ class EtcdConfig:
     """Path of a network namespace to run the member in (the test hosts); None for cnmd's own."""
     etcd_binary: str = "etcd"
     die_with_parent: bool = False
+    listen_ip: str | None = None
+    """Where the peer port binds when not the advertise address (dockerd accepts an advertise address the host
+    does not have, and listens on its listen address)."""
     """The member gets SIGTERM when cnmd dies (even by SIGKILL): a dead daemon is a manager down, as with dockerd."""
     # A LAN: a lost leader is replaced within about two seconds.
     heartbeat_ms: int = 100
@@ -144,7 +147,7 @@ def render_argv(config: EtcdConfig, *, existing: bool) -> list[str]:
         f"--data-dir={config.data_dir}",
         f"--listen-client-urls={config.client_url}",
         f"--advertise-client-urls={config.client_url}",
-        f"--listen-peer-urls={config.peer_url}",
+        f"--listen-peer-urls={peer_url(config.listen_ip or config.advertise_ip, config.peer_port)}",
         f"--initial-advertise-peer-urls={config.peer_url}",
         f"--initial-cluster={cluster}",
         f"--initial-cluster-state={state}",

@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -72,6 +72,43 @@ class ClusterEvents(Protocol):
         """Node ID -> address of the members Serf sees alive now."""
         ...
 
+    def provide(self, topic: str, table: Callable[[], Awaitable[bytes]]) -> Callable[[], None]:
+        """Answer other nodes' full syncs of ``topic`` with what ``table`` gives (this node's own entries)."""
+        ...
+
+    async def full_sync(self, node_id: str, topic: str) -> bytes:
+        """The full table of ``topic`` as ``node_id`` owns it, over the mutually authenticated cluster port."""
+        ...
+
+
+class Hub:
+    """Who listens to what: kept across the agent's restarts and the node's joins and leaves."""
+
+    def __init__(self) -> None:
+        self.topics: dict[str, list[Callable[[ClusterEvent], None]]] = {}
+        self.member_handlers: list[Callable[[MemberChange], None]] = []
+        self.providers: dict[str, Callable[[], Awaitable[bytes]]] = {}
+
+    def subscribe(self, topic: str, handler: Callable[[ClusterEvent], None]) -> Callable[[], None]:
+        self.topics.setdefault(topic, []).append(handler)
+        return lambda: self.topics.get(topic, []).remove(handler)
+
+    def on_member(self, handler: Callable[[MemberChange], None]) -> Callable[[], None]:
+        self.member_handlers.append(handler)
+        return lambda: self.member_handlers.remove(handler)
+
+    def provide(self, topic: str, table: Callable[[], Awaitable[bytes]]) -> Callable[[], None]:
+        self.providers[topic] = table
+        return lambda: self.providers.pop(topic, None) and None
+
+    def deliver(self, event: ClusterEvent) -> None:
+        for handler in list(self.topics.get(event.topic, ())):
+            handler(event)
+
+    def member_changed(self, change: MemberChange) -> None:
+        for handler in list(self.member_handlers):
+            handler(change)
+
 
 def new_key() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
@@ -81,16 +118,18 @@ class Membership:
     """This node's Serf agent, its event stream, and ``ClusterEvents`` over them."""
 
     def __init__(self, directory: str, node_id: str, advertise_ip: str, rpc_auth: str, *,
-                 role: str, port: int = SERF_PORT):
+                 role: str, port: int = SERF_PORT, cluster_port: int = 2377, hub: Hub | None = None):
         self._node_id = node_id
         self.config = SerfAgentConfig(
             node_name=node_id, data_dir=directory, bind_addr="0.0.0.0", advertise_addr=advertise_ip,
-            bind_port=port, rpc_auth=rpc_auth, tags={"role": role}, die_with_parent=True)
+            bind_port=port, rpc_auth=rpc_auth, tags={"role": role, "port": str(cluster_port)},
+            die_with_parent=True)
         self.agent = SerfAgent(self.config)
         self._client: SerfClient | None = None
         self._alive: dict[str, str] = {}
-        self._topics: dict[str, list[Callable[[ClusterEvent], None]]] = {}
-        self._member_handlers: list[Callable[[MemberChange], None]] = []
+        self._roles: dict[str, str] = {}
+        self._ports: dict[str, int] = {}
+        self.hub = hub or Hub()
         self._tasks: list[asyncio.Task[None]] = []
         self._known_peers: list[str] = []
 
@@ -128,8 +167,11 @@ class Membership:
 
     async def _connect(self) -> None:
         self._client = await self.agent.connect()
-        stream = await self._client.stream("user,member-join,member-leave,member-failed,member-reap")
-        self._alive = {m.name: m.addr for m in await self._client.members() if m.status == "alive"}
+        stream = await self._client.stream("user,member-join,member-leave,member-failed,member-update,member-reap")
+        members = [m for m in await self._client.members() if m.status == "alive"]
+        self._alive = {m.name: m.addr for m in members}
+        self._roles = {m.name: m.tags.get("role", "") for m in members}
+        self._ports = {m.name: int(m.tags.get("port") or 2377) for m in members}
         self._tasks.append(asyncio.create_task(self._follow(stream), name="serf-events"))
 
     async def _follow(self, stream: AsyncIteratorLike) -> None:
@@ -143,30 +185,33 @@ class Membership:
             log.warning("serf event stream ended", extra={"error": str(err)})
 
     def _deliver(self, event: UserEvent) -> None:
-        handlers = self._topics.get(event.name)
-        if not handlers:
+        if not self.hub.topics.get(event.name):
             return
         try:
             origin, payload = msgpack.unpackb(event.payload)
         except (ValueError, TypeError, msgpack.UnpackException):
             log.warning("cluster event dropped: not ours", extra={"topic": event.name})
             return
-        message = ClusterEvent(event.name, str(origin), bytes(payload), event.ltime)
-        for handler in list(handlers):
-            handler(message)
+        self.hub.deliver(ClusterEvent(event.name, str(origin), bytes(payload), event.ltime))
 
     def _member_event(self, event: MemberEvent) -> None:
+        if event.kind == "member-update":
+            for member in event.members:
+                if member.name in self._roles:
+                    self._roles[member.name] = member.tags.get("role", "")
+            return
         up = event.kind == "member-join"
         for member in event.members:
             if up:
                 self._alive[member.name] = member.addr
+                self._roles[member.name] = member.tags.get("role", "")
+                self._ports[member.name] = int(member.tags.get("port") or 2377)
             else:
                 self._alive.pop(member.name, None)
+                self._roles.pop(member.name, None)
             log.info("cluster member " + ("up" if up else "down"),
                      extra={"node": member.name, "addr": member.addr, "event": event.kind})
-            change = MemberChange(member.name, member.addr, up)
-            for handler in list(self._member_handlers):
-                handler(change)
+            self.hub.member_changed(MemberChange(member.name, member.addr, up))
 
     async def _supervise(self) -> None:
         """Restart the agent when it dies (never a second one: ``start`` adopts a live one)."""
@@ -186,6 +231,10 @@ class Membership:
     def members_up(self) -> dict[str, str]:
         return dict(self._alive)
 
+    def roles_up(self) -> dict[str, str]:
+        """Node ID -> the role its agent's tag says, for the members up."""
+        return dict(self._roles)
+
     async def members(self) -> dict[str, str]:
         """Node ID -> Serf status (alive, leaving, left, failed), asked of the agent now."""
         if self._client is None or self._client.closed:
@@ -199,18 +248,16 @@ class Membership:
         assert self._client is not None
         await self._client.user_event(topic, msgpack.packb([self._node_id, payload]), coalesce=False)
 
-    def subscribe(self, topic: str, handler: Callable[[ClusterEvent], None]) -> Callable[[], None]:
-        self._topics.setdefault(topic, []).append(handler)
-        return lambda: self._topics.get(topic, []).remove(handler)
-
-    def on_member(self, handler: Callable[[MemberChange], None]) -> Callable[[], None]:
-        self._member_handlers.append(handler)
-        return lambda: self._member_handlers.remove(handler)
+    def cluster_port_of(self, node_id: str) -> str | None:
+        """host:port of a live member's cluster port, from its agent's address and tag."""
+        addr = self._alive.get(node_id)
+        port = self._ports.get(node_id)
+        return None if addr is None or port is None else f"{addr}:{port}"
 
     async def set_role(self, role: str) -> None:
         if self._client is not None:
             with contextlib.suppress(SerfError):
-                await self._client.update_tags({"role": role})
+                await self._client.update_tags({"role": role, "port": self.config.tags.get("port", "2377")})
 
     async def remove_member(self, node_id: str) -> None:
         """``node rm``: forget a member for good, so it is not retried or listed."""

@@ -161,9 +161,9 @@ async def request_join(addr: str, ca_pem: bytes, body: dict[str, Any], timeout: 
 
 
 async def member_call(addr: str, context: ssl.SSLContext, call: str, body: dict[str, Any] | None = None,
-                      timeout: float = CALL_TIMEOUT) -> dict[str, Any]:
-    """A call of a member with its certificate to any manager."""
-    return await _call(addr, "POST", f"/member/{call}", context, MANAGER_SERVER_NAME, body or {}, timeout)
+                      timeout: float = CALL_TIMEOUT, server_name: str = MANAGER_SERVER_NAME) -> dict[str, Any]:
+    """A call of a member with its certificate: to any manager, or to the node ``server_name`` names."""
+    return await _call(addr, "POST", f"/member/{call}", context, server_name, body or {}, timeout)
 
 
 async def first_answer(addrs: list[str], call: Callable[[str], Awaitable[dict[str, Any]]]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ join, leave and restore, as dockerd's cluster controller does.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import logging
@@ -25,11 +26,11 @@ import secrets
 import shutil
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .. import __version__
-from ..errors import CnmError, Internal, InvalidParameter, NotFound, Unavailable
+from ..errors import CnmError, Internal, InvalidParameter, NotFound, NotImplementedByDriver, Unavailable
 from ..store.api import KeyNotFound, RevisionMismatch
 from . import addrs, port, records, tokens
 from .ca import NodeIdentity, RootCA, make_node_key_request, pinned_root_ca
@@ -47,7 +48,7 @@ from .etcd import (
 from .etcdstore import EtcdKV
 from .ids import Role, new_cluster_id, new_node_id
 from .localstate import NODE_CERT, NODE_KEY, ROOT_CA_CERT, ROOT_CA_KEY, LocalState, NodeState, RemoteManager
-from .membership import SERF_PORT, Membership, new_key
+from .membership import SERF_PORT, ClusterEvent, Hub, MemberChange, Membership, new_key
 from .records import ClusterRecord, NodeRecord
 from .tls import client_context, server_context
 
@@ -118,6 +119,7 @@ class Swarm:
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
         self._pending_promotions: dict[str, asyncio.Task[None]] = {}
+        self.hub = Hub()
 
     # -- state ---------------------------------------------------------------------------
 
@@ -189,7 +191,8 @@ class Swarm:
         if state.role is Role.MANAGER:
             await self._start_etcd(state, etcd_initial, etcd_new)
         self.membership = Membership(self.local.serf_dir, state.node_id, state.advertise_addr,
-                                     state.serf_rpc_auth, role=state.role.value)
+                                     state.serf_rpc_auth, role=state.role.value, cluster_port=listen_port,
+                                     hub=self.hub)
         await self.membership.start(peers)
         self.membership.add_task(asyncio.create_task(self.membership.rotate_periodically(self._rotates_keys)))
         self._tasks.append(asyncio.create_task(self._session_loop(), name="swarm-session"))
@@ -202,12 +205,17 @@ class Swarm:
             key_file=str(self.local.path(NODE_KEY)),
             initial_cluster=initial or {state.node_id: f"https://{state.advertise_addr}:{ETCD_PEER_PORT}"},
             initial_state="new" if new else "existing", cluster_token=state.etcd_cluster_token or state.cluster_id,
-            die_with_parent=True)
+            die_with_parent=True, listen_ip=self._listen_host(state))
         self._etcd = EtcdMember(config)
         await self._etcd.start()
         self._tasks.append(asyncio.create_task(self._etcd.supervise(), name="etcd-supervisor"))
         self._etcd_client = await self._etcd.client()
         self._kv = EtcdKV(self._etcd_client, ETCD_PREFIX)
+
+    @staticmethod
+    def _listen_host(state: NodeState) -> str:
+        host, _ = addrs.split_host_port(state.listen_addr, addrs.DEFAULT_PORT) or ("0.0.0.0", 0)
+        return host
 
     async def _bring_down(self, *, leave: bool = False) -> None:
         for task in self._tasks:
@@ -243,7 +251,8 @@ class Swarm:
         """One manager rotates the gossip key: the one with the lowest node ID among those up."""
         if not self.is_manager or self.membership is None or self.state is None:
             return False
-        return self.state.node_id == min(self.membership.members_up(), default=self.state.node_id)
+        managers = [node for node, role in self.membership.roles_up().items() if role == Role.MANAGER.value]
+        return self.state.node_id == min(managers, default=self.state.node_id)
 
     # -- init ----------------------------------------------------------------------------
 
@@ -256,6 +265,7 @@ class Swarm:
             advertise, _ = addrs.parse_advertise(str(request.get("AdvertiseAddr") or ""), interfaces, listen_host)
             data_path = addrs.parse_data_path(str(request.get("DataPathAddr") or ""), interfaces, advertise)
             data_port = _data_path_port(int(request.get("DataPathPort") or 0))
+            _refuse_autolock(request.get("Spec"), bool(request.get("AutoLockManagers")))
             pools = [str(p) for p in request.get("DefaultAddrPool") or []]
             subnet_size = int(request.get("SubnetSize") or records.DEFAULT_SUBNET_SIZE)
             for pool in pools:
@@ -437,6 +447,45 @@ class Swarm:
         if self.membership is not None:
             await self.membership.set_role(role.value)
 
+    # -- what the overlay gets: ClusterEvents ----------------------------------------------------
+
+    @property
+    def node_id(self) -> str:
+        return self.state.node_id if self.state is not None else ""
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        if self.membership is None:
+            raise Unavailable(NOT_IN_SWARM)
+        await self.membership.publish(topic, payload)
+
+    def subscribe(self, topic: str, handler: Callable[[ClusterEvent], None]) -> Callable[[], None]:
+        return self.hub.subscribe(topic, handler)
+
+    def on_member(self, handler: Callable[[MemberChange], None]) -> Callable[[], None]:
+        return self.hub.on_member(handler)
+
+    def members_up(self) -> dict[str, str]:
+        return self.membership.members_up() if self.membership is not None else {}
+
+    def provide(self, topic: str, table: Callable[[], Awaitable[bytes]]) -> Callable[[], None]:
+        return self.hub.provide(topic, table)
+
+    async def full_sync(self, node_id: str, topic: str) -> bytes:
+        if self.membership is None:
+            raise Unavailable(NOT_IN_SWARM)
+        addr = self.membership.cluster_port_of(node_id)
+        if addr is None:
+            raise Unavailable(f"node {node_id} is not up")
+        answer = await port.member_call(addr, self._client_context(), "sync", {"topic": topic},
+                                        server_name=node_id)
+        return base64.b64decode(answer["table"])
+
+    async def _serve_sync(self, topic: str) -> dict[str, Any]:
+        table = self.hub.providers.get(topic)
+        if table is None:
+            raise NotFound(f"no table {topic} on this node")
+        return {"table": base64.b64encode(await table()).decode()}
+
     # -- join (the manager's side, on the cluster port) --------------------------------------
 
     def root_ca(self) -> RootCA:
@@ -520,10 +569,13 @@ class Swarm:
         log.info("unfinished join undone", extra={"node": node_id})
 
     async def member_call(self, caller: NodeIdentity, call: str, body: dict[str, Any]) -> dict[str, Any]:
-        self.require_manager()
-        assert self.state is not None
+        if self.state is None:
+            raise Unavailable(NOT_IN_SWARM)
         if caller.cluster_id != self.state.cluster_id:
             raise InvalidParameter("certificate is from another cluster")
+        if call == "sync":
+            return await self._serve_sync(str(body.get("topic", "")))
+        self.require_manager()
         with contextlib.suppress(KeyNotFound):
             await self.kv.get(records.removed_key(caller.node_id))
             raise InvalidParameter("rpc error: code = PermissionDenied desc = node was removed from the swarm")
@@ -615,6 +667,7 @@ class Swarm:
             join_tokens = join_tokens.rotate(Role.WORKER)
         if rotate_manager:
             join_tokens = join_tokens.rotate(Role.MANAGER)
+        _refuse_autolock(spec)
         cluster.spec = records.merge_spec(cluster.spec, spec)
         cluster.worker_token, cluster.manager_token = str(join_tokens.worker), str(join_tokens.manager)
         cluster.updated_at = records.now_text()
@@ -713,9 +766,15 @@ class Swarm:
                                                                        "error": err.message})
 
 
-def _b64(key: bytes) -> str:
-    import base64
+def _refuse_autolock(spec: Any, flag: bool = False) -> None:
+    """Locked managers need their keys sealed at rest, which this daemon does not do: say so, not pretend."""
+    wanted = isinstance(spec, dict) and bool((spec.get("EncryptionConfig") or {}).get("AutoLockManagers"))
+    if wanted or flag:
+        raise NotImplementedByDriver("autolock is not supported by this daemon: its managers keep their keys "
+                                     "under --data-root, readable by root only")
 
+
+def _b64(key: bytes) -> str:
     return base64.b64encode(key).decode()
 
 
