@@ -189,9 +189,9 @@ async def serve(args: argparse.Namespace) -> None:
     if args.plugin_dir:
         settings = dataclasses.replace(settings, plugin_dirs=tuple(args.plugin_dir))
     controller = Controller(settings)
-    await controller.start()
     cluster = Swarm(args.data_root)
-    await cluster.start()
+    # Side by side: a restarted node is back in its swarm while the controller restores its networks.
+    await asyncio.gather(controller.start(), cluster.start())
     metrics_runner, stop_metrics = await _start_metrics(args, controller)
     runner = web.AppRunner(build_app(controller, cluster, metrics=metrics_runner is not None),
                            access_log=None, handle_signals=False)

@@ -18,7 +18,7 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ..errors import Conflict, InvalidParameter, NotImplementedByDriver, Unavailable
+from ..errors import Conflict, Internal, InvalidParameter, NotImplementedByDriver, Unavailable
 from .replies import json_reply, query_flag, read_json
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ async def swarm_info(swarm: Swarm) -> tuple[dict[str, Any], list[str]]:
     try:
         nodes = await swarm.nodes()
         cluster, revision = await swarm.cluster()
-    except Unavailable as err:
+    except (Unavailable, Internal) as err:
         info["Error"] = err.message
         return info, []
     managers = [n for n, _ in nodes if n.role == "manager" and n.manager_addr]

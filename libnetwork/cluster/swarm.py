@@ -26,12 +26,12 @@ import secrets
 import shutil
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from .. import __version__
 from ..errors import CnmError, Internal, InvalidParameter, NotFound, NotImplementedByDriver, Unavailable
-from ..store.api import KeyNotFound, RevisionMismatch
+from ..store.api import KeyNotFound, KeyValue, Listing, RevisionMismatch, StoreUnavailable
 from . import addrs, port, records, tokens
 from .ca import NodeIdentity, RootCA, make_node_key_request, pinned_root_ca
 from .etcd import (
@@ -78,6 +78,48 @@ LEAVE_QUORUM = "Removing this node leaves {left} managers out of {total}. Withou
                "inaccessible. "
 LEAVE_TAIL = ("The only way to restore a swarm that has lost consensus is to reinitialize it with "
               "`--force-new-cluster`. Use `--force` to suppress this message.")
+
+
+class NoLeader(Internal):
+    """etcd has no quorum: what dockerd answers when raft has no leader (500, gRPC's Unknown)."""
+
+    def __init__(self) -> None:
+        super().__init__(NO_LEADER)
+
+
+class QuorumKV:
+    """The global store as the swarm routes use it: a store without quorum is dockerd's "no leader"."""
+
+    def __init__(self, kv: EtcdKV):
+        self._kv = kv
+
+    async def get(self, key: str) -> KeyValue:
+        with _no_leader():
+            return await self._kv.get(key)
+
+    async def put(self, key: str, value: bytes) -> int:
+        with _no_leader():
+            return await self._kv.put(key, value)
+
+    async def cas(self, key: str, value: bytes, expect_revision: int) -> int:
+        with _no_leader():
+            return await self._kv.cas(key, value, expect_revision)
+
+    async def delete(self, key: str, *, expect_revision: int | None = None) -> bool:
+        with _no_leader():
+            return await self._kv.delete(key, expect_revision=expect_revision)
+
+    async def list(self, prefix: str) -> Listing:
+        with _no_leader():
+            return await self._kv.list(prefix)
+
+
+@contextlib.contextmanager
+def _no_leader() -> Iterator[None]:
+    try:
+        yield
+    except StoreUnavailable:
+        raise NoLeader() from None
 
 
 class Precondition(InvalidParameter):
@@ -138,10 +180,10 @@ class Swarm:
             raise Unavailable(WORKER_NOT_MANAGER)
 
     @property
-    def kv(self) -> EtcdKV:
+    def kv(self) -> QuorumKV:
         self.require_manager()
         assert self._kv is not None
-        return self._kv
+        return QuorumKV(self._kv)
 
     # -- life cycle ----------------------------------------------------------------------
 

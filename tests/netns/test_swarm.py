@@ -246,6 +246,27 @@ def test_gossip_key_rotates_without_restart(hosts: ClusterHosts) -> None:
     assert "node3" in node1.docker("node", "ls").stdout
 
 
+def test_without_quorum_no_leader_until_the_managers_return(hosts: ClusterHosts) -> None:
+    node1, node2, node3 = hosts.daemons
+    node2.kill9()
+    node3.kill9()
+    deadline = time.monotonic() + 20
+    while True:
+        answer = node1.docker("node", "ls", check=False)
+        if answer.returncode != 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert answer.stderr.strip() == (
+        "Error response from daemon: rpc error: code = Unknown desc = The swarm does not have a leader. It's "
+        "possible that too few managers are online. Make sure more than half of the managers are online.")
+    info = json.loads(node1.docker("info", "--format", "{{json .Swarm}}").stdout)
+    assert info["LocalNodeState"] == "active" and "does not have a leader" in info["Error"]
+    node2.start()
+    node3.start()
+    for name in ("node2", "node3"):
+        wait_node_state(node1.socket, "ready", hostname=name, timeout=40)
+
+
 def test_last_manager_leaves_only_with_force(hosts: ClusterHosts) -> None:
     node1, node2, node3 = hosts.daemons
     refused = node2.docker("swarm", "leave", check=False)
