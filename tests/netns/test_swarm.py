@@ -114,7 +114,7 @@ PROBE = textwrap.dedent("""
                     return "answered" if answer.startswith(b"HTTP/1.1 200") else "refused"
         except (OSError, ssl.SSLError):
             return "refused"
-    print(tcp() if port == 2379 else tls(cert != "-"))
+    print(tcp() if port in (2379, 7373) else tls(cert != "-"))
 """)
 
 
@@ -128,6 +128,8 @@ def test_etcd_is_unreachable_from_a_worker(hosts: ClusterHosts) -> None:
     # clients on loopback only
     assert probe(node3, manager, 2379) == "ConnectionRefusedError"
     assert probe(node3, "127.0.0.1", 2379) == "ConnectionRefusedError"
+    # nor is Serf's RPC reachable from another host
+    assert probe(node3, manager, 7373) == "ConnectionRefusedError"
     # the peer port wants a manager's certificate: none, or the worker's own, is refused
     certs = os.path.join(node3.data_root, "swarm", "certificates")
     assert probe(node3, manager, 2380) == "refused"
