@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from . import endpoints, etcfiles, events, firewall, lookup, networks, publish, sandboxes
 from .drivers.api import Driver, DriverContext
 from .endpoint_index import EndpointIndex
-from .errors import CnmError, NotFound
+from .errors import CnmError, Forbidden, NotFound
 from .ids import generate_id
 from .ipam.api import IpamContext, IpamDriver
 from .locks import KeyedLocks
@@ -42,6 +42,7 @@ from .sandbox_files import SandboxFiles
 from .sandbox_kernel import Sandboxes
 from .settings import Settings, default_bridge_subnet
 from .store import Store
+from .swarm_scope import SWARM_IPAM, NoSwarm, SwarmIpam, SwarmScope
 from .workers import Workers
 
 __all__ = ["Controller", "Settings", "default_bridge_subnet"]
@@ -67,6 +68,7 @@ class Controller:
         self._store: Store | None = None
         self._kernel: Sandboxes | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self.swarm: SwarmScope = NoSwarm()
 
     # -- life cycle ------------------------------------------------------------
 
@@ -97,6 +99,13 @@ class Controller:
         await networks.ensure_predefined(self)
         await drivers_restored(self)
         self._watcher = asyncio.get_running_loop().create_task(sandboxes.watch_adopted(self))
+
+    def attach_swarm(self, scope: SwarmScope) -> None:
+        """Swarm networks from now on: their definitions and addresses come from the cluster."""
+        self.swarm = scope
+        ipam = SwarmIpam(scope, asyncio.get_running_loop())
+        self.registry.ipams[SWARM_IPAM] = ipam
+        self.workers.give_own_worker(ipam, SWARM_IPAM)
 
     def _host_networks(self, host: Netlink) -> list[Any]:
         """What a default pool must not overlap: the host's routes and its nameservers (Docker's rule).
@@ -190,6 +199,8 @@ class Controller:
         async with self.locks.hold(networks=[record.id]):
             self._still_there(network=record)
             networks.check_delete(self, record)
+            if record.scope == "swarm":
+                await self.swarm.delete_network(record.id)
             await networks.delete(self, record)
             return record
 
@@ -209,11 +220,27 @@ class Controller:
     # -- endpoints ---------------------------------------------------------------
 
     async def connect(self, network_term: str, sandbox_term: str, request: EndpointRequest) -> EndpointRecord:
-        network = self.find_network(network_term)
+        network = await self._network_to_join(network_term, sandbox_term)
         sandbox = self.find_sandbox(sandbox_term)
         async with self.locks.hold(sandboxes=[sandbox.id], networks=[network.id]):
             self._still_there(network=network, sandbox=sandbox)
             return await endpoints.connect(self, network, sandbox, request)
+
+    async def _network_to_join(self, term: str, sandbox_term: str) -> NetworkRecord:
+        """A network here, or a swarm network this node has no instance of yet (made now, as on dockerd's workers)."""
+        try:
+            return self.find_network(term)
+        except NotFound:
+            if not self.swarm.active:
+                raise
+        definition = await self.swarm.find_network(term)
+        if not definition.attachable:
+            raise Forbidden(f"Could not attach to network {term}: rpc error: code = PermissionDenied desc = "
+                            f"network {term} not manually attachable")
+        self.find_sandbox(sandbox_term)  # no instance for a connect that cannot happen
+        async with self.locks.hold(networks=[definition.id]):
+            existing = self.networks.get(definition.id)
+            return existing if existing is not None else await networks.instantiate(self, definition)
 
     async def disconnect(self, network_term: str, sandbox_term: str, force: bool = False) -> None:
         network = self.find_network(network_term)

@@ -173,6 +173,7 @@ async def serve(args: argparse.Namespace) -> None:
     from aiohttp import web
 
     from .api.server import build_app
+    from .cluster.scope import SwarmNetworks
     from .cluster.swarm import Swarm
     from .controller import Controller, Settings
 
@@ -192,6 +193,7 @@ async def serve(args: argparse.Namespace) -> None:
     cluster = Swarm(args.data_root)
     # Side by side: a restarted node is back in its swarm while the controller restores its networks.
     await asyncio.gather(controller.start(), cluster.start())
+    controller.attach_swarm(SwarmNetworks(cluster))
     metrics_runner, stop_metrics = await _start_metrics(args, controller)
     runner = web.AppRunner(build_app(controller, cluster, metrics=metrics_runner is not None),
                            access_log=None, handle_signals=False)

@@ -9,16 +9,18 @@ start rolls back.  The caller holds the network's lock.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 from typing import TYPE_CHECKING
 
 from . import addressing, events
-from .drivers.api import NetworkConfig, SubnetData
-from .errors import Conflict, Forbidden, InvalidParameter
+from .drivers.api import GLOBAL_SCOPE, NetworkConfig, SubnetData
+from .errors import CnmError, Conflict, Forbidden, InvalidParameter
 from .ids import generate_id, now_rfc3339, short_id
 from .model import NetworkRecord, PoolRecord
 from .plugins import DRIVER_ALIASES
 from .requests import NetworkCreate
+from .swarm_scope import SWARM_IPAM, CreateRequest, GlobalNetworkView, GlobalSubnet, pool_id
 
 if TYPE_CHECKING:
     from .controller import Controller
@@ -50,6 +52,14 @@ async def create(ctl: Controller, request: NetworkCreate, nid: str, *, predefine
     driver_name = DRIVER_ALIASES.get(request.driver or "bridge", request.driver or "bridge")
     driver = await ctl.registry.load_driver(driver_name)
     caps = driver.capabilities()
+    if caps.scope == GLOBAL_SCOPE and not predefined:
+        definition = await ctl.swarm.create_network(nid, swarm_request(request, driver_name))
+        try:
+            return await instantiate(ctl, definition)
+        except BaseException:
+            with contextlib.suppress(CnmError):
+                await ctl.swarm.delete_network(nid)
+            raise
     if caps.exclusive and not predefined:
         raise Forbidden(f'only one instance of "{driver_name}" network is allowed')
     if request.config_from:
@@ -88,6 +98,50 @@ async def create(ctl: Controller, request: NetworkCreate, nid: str, *, predefine
     return record
 
 
+def swarm_request(request: NetworkCreate, driver: str) -> CreateRequest:
+    if request.config_from or request.config_only:
+        raise InvalidParameter("config-only networks are not supported for swarm networks")
+    return CreateRequest(
+        name=request.name, driver=driver, attachable=request.attachable, internal=request.internal,
+        ingress=request.ingress, enable_ipv6=request.enable_ipv6, options=dict(request.options),
+        labels=dict(request.labels),
+        subnets=tuple(GlobalSubnet(subnet=str(s.subnet), gateway=str(s.gateway or ""),
+                                   ip_range=str(s.ip_range or "")) for s in request.subnets))
+
+
+async def instantiate(ctl: Controller, definition: GlobalNetworkView) -> NetworkRecord:
+    """This node's instance of a swarm network: the definition's pools and options, the driver's kernel steps."""
+    pools: dict[int, list[PoolRecord]] = {4: [], 6: []}
+    for subnet in definition.subnets:
+        network = ipaddress.ip_network(subnet.subnet)
+        pools[network.version].append(PoolRecord(
+            pool_id=pool_id(definition.id, subnet.subnet), subnet=network,
+            gateway=ipaddress.ip_interface(f"{subnet.gateway}/{network.prefixlen}") if subnet.gateway else None,
+            ip_range=ipaddress.ip_network(subnet.ip_range) if subnet.ip_range else None,
+            user_config={"Subnet": subnet.subnet, "Gateway": subnet.gateway}, address_space="GlobalDefault"))
+    record = NetworkRecord(
+        id=definition.id, name=definition.name, driver=definition.driver, created=definition.created,
+        scope="swarm", enable_ipv6=definition.enable_ipv6, internal=definition.internal,
+        attachable=definition.attachable, ingress=definition.ingress, options=dict(definition.options),
+        labels=dict(definition.labels), ipam_driver=SWARM_IPAM, ipam_options={},
+        ipv4_pools=pools[4], ipv6_pools=pools[6])
+    driver = await ctl.registry.load_driver(record.driver)
+    ctl.store.put("network", record)
+    ctl.networks[record.id] = record
+    try:
+        await ctl.run(driver.create_network, network_config(record))
+        record.ready = True
+        ctl.store.put("network", record)
+    except BaseException:
+        ctl.networks.pop(record.id, None)
+        ctl.store.delete("network", record.id)
+        raise
+    log.info("network created", extra={"network": record.name, "id": short_id(record.id), "driver": record.driver,
+                                       "scope": "swarm"})
+    await ctl.events.publish(events.NetworkCreated(network_ref(record)))
+    return record
+
+
 def network_config(record: NetworkRecord) -> NetworkConfig:
     def subnets(pools: list[PoolRecord]) -> tuple[SubnetData, ...]:
         return tuple(SubnetData(
@@ -119,7 +173,9 @@ async def delete(ctl: Controller, record: NetworkRecord) -> None:
     ctl.store.put("network", record)
     driver = await ctl.registry.load_driver(record.driver)
     await ctl.run(driver.delete_network, record.id)
-    if record.ipv4_pools or record.ipv6_pools:
+    if record.scope == "swarm":
+        pass  # the pools are the definition's, released when the managers delete it
+    elif record.ipv4_pools or record.ipv6_pools:
         ipam = await ctl.registry.load_ipam(record.ipam_driver)
         for pool in record.ipv4_pools + record.ipv6_pools:
             await addressing.release_pool(ctl, ipam, pool)

@@ -22,12 +22,12 @@ from __future__ import annotations
 import ipaddress
 import itertools
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
 from ..errors import Conflict, Forbidden, InvalidParameter, NoAvailableAddress, NotFound
-from ..store.api import KeyNotFound, KVStore, RevisionMismatch
+from ..store.api import KeyNotFound, KeyValue, Listing, RevisionMismatch
 
 NETWORK_PREFIX = "gnetworks/"
 SUBNETS_KEY = "allocations/subnets"
@@ -75,6 +75,20 @@ class SubnetRequest(msgspec.Struct, kw_only=True):
     ip_range: str = ""
 
 
+class Store(Protocol):
+    """The part of the store contract the allocator uses."""
+
+    async def get(self, key: str) -> KeyValue: ...
+
+    async def put(self, key: str, value: bytes) -> int: ...
+
+    async def cas(self, key: str, value: bytes, expect_revision: int) -> int: ...
+
+    async def delete(self, key: str, *, expect_revision: int | None = None) -> bool: ...
+
+    async def list(self, prefix: str) -> Listing: ...
+
+
 def network_key(nid: str) -> str:
     return f"{NETWORK_PREFIX}{nid}"
 
@@ -90,7 +104,7 @@ def _encode(value: Any) -> bytes:
 class GlobalNetworks:
     """The managers' allocator of swarm-scoped networks over a global ``KVStore``."""
 
-    def __init__(self, store: KVStore, *, pools: Iterable[str] | None = None, subnet_size: int = DEFAULT_SUBNET_SIZE,
+    def __init__(self, store: Store, *, pools: Iterable[str] | None = None, subnet_size: int = DEFAULT_SUBNET_SIZE,
                  now: Callable[[], str]):
         self.store = store
         self.pools = [ipaddress.ip_network(p) for p in (pools or [DEFAULT_POOL])]
@@ -99,7 +113,7 @@ class GlobalNetworks:
 
     # -- reading -----------------------------------------------------------------------------
 
-    async def list(self) -> list[GlobalNetwork]:
+    async def all(self) -> list[GlobalNetwork]:
         listing = await self.store.list(NETWORK_PREFIX)
         return [msgspec.json.decode(e.value, type=GlobalNetwork) for e in listing.entries]
 
@@ -112,7 +126,7 @@ class GlobalNetworks:
 
     async def find(self, reference: str) -> GlobalNetwork:
         """By full ID, name, then ID prefix: Docker's order."""
-        networks = await self.list()
+        networks = await self.all()
         for matches in ([n for n in networks if n.id == reference], [n for n in networks if n.name == reference],
                         [n for n in networks if n.id.startswith(reference)]):
             if len(matches) == 1:
@@ -128,7 +142,7 @@ class GlobalNetworks:
                      enable_ipv6: bool = False, options: dict[str, str] | None = None,
                      labels: dict[str, str] | None = None, ipam_options: dict[str, str] | None = None,
                      vnis: list[int] | None = None) -> GlobalNetwork:
-        if any(n.name == name for n in await self.list()):
+        if any(n.name == name for n in await self.all()):
             raise Conflict(f"network with name {name} already exists")
         claimed = await self._claim_subnets(nid, subnets)
         try:
@@ -147,7 +161,7 @@ class GlobalNetworks:
             await self._release(nid)
             raise
         # Two managers may have created the same name at once: the later one yields.
-        same_name = sorted((n.created, n.id) for n in await self.list() if n.name == name)
+        same_name = sorted((n.created, n.id) for n in await self.all() if n.name == name)
         if len(same_name) > 1 and same_name[0][1] != nid:
             await self.delete(nid)
             raise Conflict(f"network with name {name} already exists")

@@ -162,6 +162,8 @@ class Swarm:
         self._lock = asyncio.Lock()
         self._pending_promotions: dict[str, asyncio.Task[None]] = {}
         self.hub = Hub()
+        # Calls of members that other modules answer (swarm networks), by name; managers only.
+        self.manager_calls: dict[str, Callable[[NodeIdentity, dict[str, Any]], Awaitable[dict[str, Any]]]] = {}
 
     # -- state ---------------------------------------------------------------------------
 
@@ -419,6 +421,10 @@ class Swarm:
                 raise
             log.info("swarm joined", extra={"node": state.node_id, "role": role.value, "manager": remote})
 
+    async def call_managers(self, call: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A call of this node to whichever manager answers (a worker's way to the cluster's state)."""
+        return await self._call_managers(call, body)
+
     async def _call_managers(self, call: str, body: dict[str, Any]) -> dict[str, Any]:
         assert self.state is not None
         context = self._client_context()
@@ -639,6 +645,8 @@ class Swarm:
             return {"role": node.role, "managers": await self._managers()}
         if call == "renew":
             return await self._renew(caller, body)
+        if call in self.manager_calls:
+            return await self.manager_calls[call](caller, body)
         raise NotFound(f"no cluster call {call}")
 
     # -- reading the cluster ---------------------------------------------------------------

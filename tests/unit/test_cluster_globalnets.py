@@ -59,7 +59,7 @@ def test_overlap_and_name_conflicts_leave_nothing() -> None:
             await allocator.create("b" * 64, "two", "overlay", subnets=[SubnetRequest(subnet="10.9.3.0/24")])
         with pytest.raises(Conflict, match="already exists"):
             await allocator.create("c" * 64, "one", "overlay", subnets=[])
-        return await allocator.list()
+        return await allocator.all()
 
     assert [n.name for n in run(scenario())] == ["one"]
 
@@ -94,7 +94,7 @@ def test_addresses_unique_released_and_exhausted() -> None:
             await allocator.allocate_address(network.id, "10.0.0.2")
         await allocator.release_address(network.id, again)
         await allocator.delete(network.id)
-        return only, again, await allocator.list()
+        return only, again, await allocator.all()
 
     only, again, left = run(scenario())
     assert only == again == "10.0.0.2/30" and left == []

@@ -1,0 +1,97 @@
+"""Swarm networks as the controller asks for them (``libnetwork.swarm_scope.SwarmScope``), over the swarm.
+
+On a manager the answers come from etcd (``globalnets``); a worker asks a
+manager over the cluster port, as dockerd's workers ask theirs, and never
+reads etcd.  Definitions travel as the allocator stores them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ..errors import Forbidden, Unavailable
+from ..swarm_scope import NOT_A_MANAGER, CreateRequest, GlobalNetworkView, GlobalSubnet
+from . import records
+from .ca import NodeIdentity
+from .globalnets import GlobalNetwork, GlobalNetworks, SubnetRequest
+from .swarm import WORKER_NOT_MANAGER, Swarm
+
+
+def view(network: GlobalNetwork) -> GlobalNetworkView:
+    return GlobalNetworkView(
+        id=network.id, name=network.name, driver=network.driver, created=network.created,
+        subnets=tuple(GlobalSubnet(s.subnet, s.gateway, s.ip_range) for s in network.subnets),
+        attachable=network.attachable, internal=network.internal, ingress=network.ingress,
+        enable_ipv6=network.enable_ipv6, options=network.driver_options(), labels=dict(network.labels))
+
+
+class SwarmNetworks:
+    """``SwarmScope`` of a cnmd in a swarm (or not yet: it answers as dockerd then)."""
+
+    def __init__(self, swarm: Swarm):
+        self.swarm = swarm
+        swarm.manager_calls.update({
+            "network.find": self._serve_find, "address.allocate": self._serve_allocate,
+            "address.release": self._serve_release,
+        })
+
+    @property
+    def active(self) -> bool:
+        return self.swarm.state is not None
+
+    async def _allocator(self) -> GlobalNetworks:
+        if self.swarm.state is None:
+            raise Forbidden(NOT_A_MANAGER)
+        if not self.swarm.is_manager:
+            raise Unavailable(WORKER_NOT_MANAGER)
+        cluster, _ = await self.swarm.cluster()
+        return GlobalNetworks(self.swarm.kv, pools=cluster.default_addr_pool, subnet_size=cluster.subnet_size,
+                              now=records.now_text)
+
+    async def create_network(self, nid: str, request: CreateRequest) -> GlobalNetworkView:
+        allocator = await self._allocator()
+        network = await allocator.create(
+            nid, request.name, request.driver,
+            subnets=[SubnetRequest(subnet=s.subnet, gateway=s.gateway, ip_range=s.ip_range) for s in request.subnets],
+            attachable=request.attachable, internal=request.internal, ingress=request.ingress,
+            enable_ipv6=request.enable_ipv6, options=dict(request.options), labels=dict(request.labels))
+        return view(network)
+
+    async def find_network(self, reference: str) -> GlobalNetworkView:
+        if self.swarm.is_manager:
+            return view(await (await self._allocator()).find(reference))
+        answer = await self.swarm.call_managers("network.find", {"reference": reference})
+        return view(msgspec.convert(answer, GlobalNetwork))
+
+    async def delete_network(self, nid: str) -> None:
+        await (await self._allocator()).delete(nid)
+
+    async def allocate_address(self, nid: str, wanted: str | None, v6: bool) -> str:
+        if self.swarm.is_manager:
+            return await (await self._allocator()).allocate_address(nid, wanted, v6=v6)
+        answer = await self.swarm.call_managers("address.allocate", {"network": nid, "wanted": wanted, "v6": v6})
+        return str(answer["address"])
+
+    async def release_address(self, nid: str, address: str) -> None:
+        if self.swarm.is_manager:
+            await (await self._allocator()).release_address(nid, address)
+            return
+        await self.swarm.call_managers("address.release", {"network": nid, "address": address})
+
+    # -- a manager answering workers --------------------------------------------------------------
+
+    async def _serve_find(self, caller: NodeIdentity, body: dict[str, Any]) -> dict[str, Any]:
+        network = await (await self._allocator()).find(str(body.get("reference", "")))
+        return dict(msgspec.to_builtins(network))
+
+    async def _serve_allocate(self, caller: NodeIdentity, body: dict[str, Any]) -> dict[str, Any]:
+        wanted = body.get("wanted")
+        address = await (await self._allocator()).allocate_address(
+            str(body["network"]), str(wanted) if wanted else None, v6=bool(body.get("v6")))
+        return {"address": address}
+
+    async def _serve_release(self, caller: NodeIdentity, body: dict[str, Any]) -> dict[str, Any]:
+        await (await self._allocator()).release_address(str(body["network"]), str(body["address"]))
+        return {}
