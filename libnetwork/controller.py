@@ -26,8 +26,8 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
-from . import endpoints, etcfiles, events, firewall, lookup, networks, publish, sandboxes
-from .drivers.api import Driver, DriverContext
+from . import endpoints, etcfiles, events, firewall, gateway_bridge, lookup, networks, publish, sandboxes
+from .drivers.api import Driver, DriverContext, NodeDiscovery
 from .endpoint_index import EndpointIndex
 from .errors import CnmError, Forbidden, NotFound
 from .ids import generate_id
@@ -88,6 +88,9 @@ class Controller:
         pools = tuple((ipaddress.ip_network(base), size) for base, size in s.default_address_pools)
         self.registry.load_entry_points(context, IpamContext(
             default_pools=pools, host_networks=functools.partial(self._host_networks, host)))
+        self._register_swarm_ipam()
+        # Before restore: a restored overlay endpoint needs this node's tunnel address.
+        await self.discover_self()
         # DNS before the files: whether a sandbox has a resolver decides its resolv.conf.
         endpoint_events = (events.EndpointJoined, events.EndpointLeft)
         self.events.subscribe(self.dns.on_endpoint, *endpoint_events)
@@ -101,11 +104,22 @@ class Controller:
         self._watcher = asyncio.get_running_loop().create_task(sandboxes.watch_adopted(self))
 
     def attach_swarm(self, scope: SwarmScope) -> None:
-        """Swarm networks from now on: their definitions and addresses come from the cluster."""
+        """Before ``start``: swarm networks' definitions and addresses come from the cluster."""
         self.swarm = scope
-        ipam = SwarmIpam(scope, asyncio.get_running_loop())
+
+    def _register_swarm_ipam(self) -> None:
+        ipam = SwarmIpam(self.swarm, asyncio.get_running_loop())
         self.registry.ipams[SWARM_IPAM] = ipam
         self.workers.give_own_worker(ipam, SWARM_IPAM)
+
+    async def discover_self(self) -> None:
+        """Tell the drivers that want it (overlay) where this node is: its swarm and data path addresses."""
+        address = self.swarm.local_address()
+        if address is None:
+            return
+        for driver in list(self.registry.drivers.values()):
+            if isinstance(driver, NodeDiscovery):
+                await self.run(driver.discover_new, address[0], address[1], True)
 
     def _host_networks(self, host: Netlink) -> list[Any]:
         """What a default pool must not overlap: the host's routes and its nameservers (Docker's rule).
@@ -224,7 +238,15 @@ class Controller:
         sandbox = self.find_sandbox(sandbox_term)
         async with self.locks.hold(sandboxes=[sandbox.id], networks=[network.id]):
             self._still_there(network=network, sandbox=sandbox)
-            return await endpoints.connect(self, network, sandbox, request)
+            endpoint = await endpoints.connect(self, network, sandbox, request)
+        try:
+            await gateway_bridge.after_connect(self, network, sandbox)
+        except BaseException:
+            # no half-made attach: a sandbox on an overlay without its way out is undone
+            with contextlib.suppress(CnmError):
+                await self.disconnect(network.id, sandbox.id)
+            raise
+        return endpoint
 
     async def _network_to_join(self, term: str, sandbox_term: str) -> NetworkRecord:
         """A network here, or a swarm network this node has no instance of yet (made now, as on dockerd's workers)."""
@@ -254,6 +276,8 @@ class Controller:
         async with self.locks.hold(sandboxes=[sandbox.id], networks=[network.id]):
             self._still_there(network=network, sandbox=sandbox)
             await endpoints.disconnect(self, network, sandbox)
+        if network.scope == "swarm":
+            await gateway_bridge.after_disconnect(self, sandbox)
 
     async def _remove_stale_endpoints(self, network: NetworkRecord, name: str) -> None:
         """Docker's ForceEndpointDelete: drop a stale endpoint by name."""

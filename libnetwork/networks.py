@@ -129,6 +129,7 @@ async def instantiate(ctl: Controller, definition: GlobalNetworkView) -> Network
     ctl.store.put("network", record)
     ctl.networks[record.id] = record
     try:
+        await ctl.discover_self()  # this node may have joined its swarm since the driver was told
         await ctl.run(driver.create_network, network_config(record))
         record.ready = True
         ctl.store.put("network", record)

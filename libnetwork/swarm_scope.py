@@ -76,6 +76,10 @@ class SwarmScope(Protocol):
     @property
     def active(self) -> bool: ...
 
+    def local_address(self) -> tuple[str, str] | None:
+        """(advertise address, data path address) of this node in its swarm; None outside one."""
+        ...
+
     async def create_network(self, nid: str, request: CreateRequest) -> GlobalNetworkView: ...
 
     async def find_network(self, reference: str) -> GlobalNetworkView: ...
@@ -91,6 +95,9 @@ class NoSwarm:
     """The scope of a controller outside any swarm: global networks are refused as dockerd refuses them."""
 
     active = False
+
+    def local_address(self) -> tuple[str, str] | None:
+        return None
 
     async def create_network(self, nid: str, request: CreateRequest) -> GlobalNetworkView:
         raise Forbidden(NOT_A_MANAGER)

@@ -41,6 +41,11 @@ class SwarmNetworks:
     def active(self) -> bool:
         return self.swarm.state is not None
 
+    def local_address(self) -> tuple[str, str] | None:
+        # From the disk: a restarting node knows its address before its swarm is back up.
+        state = self.swarm.state or self.swarm.local.load()
+        return None if state is None else (state.advertise_addr, state.data_path_addr)
+
     async def _allocator(self) -> GlobalNetworks:
         if self.swarm.state is None:
             raise Forbidden(NOT_A_MANAGER)
