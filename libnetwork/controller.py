@@ -23,6 +23,7 @@ import ipaddress
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
@@ -42,13 +43,14 @@ from .sandbox_files import SandboxFiles
 from .sandbox_kernel import Sandboxes
 from .settings import Settings, default_bridge_subnet
 from .store import Store
-from .swarm_scope import SWARM_IPAM, NoSwarm, SwarmIpam, SwarmScope
+from .swarm_scope import SWARM_IPAM, GlobalNetworkView, NoSwarm, SwarmIpam, SwarmScope
 from .workers import Workers
 
 __all__ = ["Controller", "Settings", "default_bridge_subnet"]
 
 log = logging.getLogger("cnmd")
 T = TypeVar("T")
+INSTANCE_GRACE = 10.0
 
 
 class Controller:
@@ -69,6 +71,8 @@ class Controller:
         self._kernel: Sandboxes | None = None
         self._watcher: asyncio.Task[None] | None = None
         self.swarm: SwarmScope = NoSwarm()
+        self._swarm_follower: asyncio.Task[None] | None = None
+        self._instantiated: dict[str, float] = {}
 
     # -- life cycle ------------------------------------------------------------
 
@@ -102,6 +106,8 @@ class Controller:
         await networks.ensure_predefined(self)
         await drivers_restored(self)
         self._watcher = asyncio.get_running_loop().create_task(sandboxes.watch_adopted(self))
+        self._swarm_follower = asyncio.get_running_loop().create_task(
+            self.swarm.follow(self._swarm_network_appeared, self._swarm_networks_kept))
 
     def attach_swarm(self, scope: SwarmScope) -> None:
         """Before ``start``: swarm networks' definitions and addresses come from the cluster."""
@@ -136,10 +142,11 @@ class Controller:
 
     async def close(self) -> None:
         """Stop serving; kernel state stays in place (nothing fails open while down)."""
-        if self._watcher:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        for task in (self._watcher, self._swarm_follower):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.dns.close()
         self.workers.shutdown()
         if self._store:
@@ -248,6 +255,24 @@ class Controller:
             raise
         return endpoint
 
+    async def _swarm_network_appeared(self, definition: GlobalNetworkView) -> None:
+        if definition.id in self.networks:
+            return
+        async with self.locks.hold(networks=[definition.id]):
+            if definition.id not in self.networks:
+                await networks.instantiate(self, definition)
+
+    async def _swarm_networks_kept(self, kept: set[str]) -> None:
+        """Instances of swarm networks not in ``kept`` and without endpoints here go (deleted, or swarm left)."""
+        now = time.monotonic()
+        for record in [n for n in self.networks.values() if n.scope == "swarm" and n.id not in kept]:
+            # a fresh instance is about to get the endpoint it was made for
+            if self.network_endpoints(record.id) or now - self._instantiated.get(record.id, 0.0) < INSTANCE_GRACE:
+                continue
+            async with self.locks.hold(networks=[record.id]):
+                if record.id in self.networks and not self.network_endpoints(record.id):
+                    await networks.delete(self, record)
+
     async def _network_to_join(self, term: str, sandbox_term: str) -> NetworkRecord:
         """A network here, or a swarm network this node has no instance of yet (made now, as on dockerd's workers)."""
         try:
@@ -262,6 +287,7 @@ class Controller:
         self.find_sandbox(sandbox_term)  # no instance for a connect that cannot happen
         async with self.locks.hold(networks=[definition.id]):
             existing = self.networks.get(definition.id)
+            self._instantiated[definition.id] = time.monotonic()
             return existing if existing is not None else await networks.instantiate(self, definition)
 
     async def disconnect(self, network_term: str, sandbox_term: str, force: bool = False) -> None:

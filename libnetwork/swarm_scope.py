@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -90,6 +90,11 @@ class SwarmScope(Protocol):
 
     async def release_address(self, nid: str, address: str) -> None: ...
 
+    async def follow(self, appeared: Callable[[GlobalNetworkView], Awaitable[None]],
+                     gone: Callable[[set[str]], Awaitable[None]]) -> None:
+        """Runs for the daemon's life: the swarm networks this node keeps an instance of without endpoints."""
+        ...
+
 
 class NoSwarm:
     """The scope of a controller outside any swarm: global networks are refused as dockerd refuses them."""
@@ -113,6 +118,10 @@ class NoSwarm:
 
     async def release_address(self, nid: str, address: str) -> None:
         raise Forbidden(NOT_A_MANAGER)
+
+    async def follow(self, appeared: Callable[[GlobalNetworkView], Awaitable[None]],
+                     gone: Callable[[set[str]], Awaitable[None]]) -> None:
+        return None
 
 
 def pool_id(nid: str, subnet: str) -> str:

@@ -7,16 +7,24 @@ reads etcd.  Definitions travel as the allocator stores them.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 
-from ..errors import Forbidden, Unavailable
+from ..errors import CnmError, Forbidden, Unavailable
+from ..store.api import EventType
 from ..swarm_scope import NOT_A_MANAGER, CreateRequest, GlobalNetworkView, GlobalSubnet
 from . import records
 from .ca import NodeIdentity
-from .globalnets import GlobalNetwork, GlobalNetworks, SubnetRequest
+from .etcdstore import EtcdKV
+from .globalnets import NETWORK_PREFIX, GlobalNetwork, GlobalNetworks, SubnetRequest
 from .swarm import WORKER_NOT_MANAGER, Swarm
+
+log = logging.getLogger("cnmd")
+FOLLOW_RETRY = 1.0
 
 
 def view(network: GlobalNetwork) -> GlobalNetworkView:
@@ -84,6 +92,44 @@ class SwarmNetworks:
             await (await self._allocator()).release_address(nid, address)
             return
         await self.swarm.call_managers("address.release", {"network": nid, "address": address})
+
+    # -- managers follow every definition -----------------------------------------------------------
+
+    async def follow(self, appeared: Callable[[GlobalNetworkView], Awaitable[None]],
+                     gone: Callable[[set[str]], Awaitable[None]]) -> None:
+        """While this node is a manager, have an instance of every swarm network (``network ls`` lists them
+        all, as on dockerd's managers); out of the swarm, none.  ``gone`` gets the IDs that remain."""
+        while True:
+            if self.swarm.is_manager and self.swarm.raw_kv is not None:
+                try:
+                    await self._follow_once(self.swarm.raw_kv, appeared, gone)
+                except (CnmError, OSError) as err:
+                    log.debug("following swarm networks failed", extra={"error": str(err)})
+            else:
+                # a worker (or a node in no swarm) keeps a swarm network only while attached, as dockerd's
+                await gone(set())
+            await asyncio.sleep(FOLLOW_RETRY)
+
+    async def _follow_once(self, kv: EtcdKV, appeared: Callable[[GlobalNetworkView], Awaitable[None]],
+                           gone: Callable[[set[str]], Awaitable[None]]) -> None:
+        listing = await kv.list(NETWORK_PREFIX)
+        known = {}
+        for entry in listing.entries:
+            network = msgspec.json.decode(entry.value, type=GlobalNetwork)
+            known[entry.key] = network.id
+            await appeared(view(network))
+        await gone(set(known.values()))
+        async with kv.watch(NETWORK_PREFIX, start_revision=listing.revision + 1) as changes:
+            async for change in changes:
+                if change.type is EventType.PUT and change.value is not None:
+                    network = msgspec.json.decode(change.value, type=GlobalNetwork)
+                    known[change.key] = network.id
+                    await appeared(view(network))
+                elif change.type is EventType.DELETE:
+                    known.pop(change.key, None)
+                    await gone(set(known.values()))
+                if not self.swarm.is_manager:
+                    return
 
     # -- a manager answering workers --------------------------------------------------------------
 

@@ -182,6 +182,11 @@ class Swarm:
             raise Unavailable(WORKER_NOT_MANAGER)
 
     @property
+    def raw_kv(self) -> EtcdKV | None:
+        """The etcd store itself (its watches), while this node is a manager."""
+        return self._kv
+
+    @property
     def kv(self) -> QuorumKV:
         self.require_manager()
         assert self._kv is not None
