@@ -194,6 +194,7 @@ async def serve(args: argparse.Namespace) -> None:
     controller.attach_swarm(SwarmNetworks(cluster))
     # Side by side: a restarted node is back in its swarm while the controller restores its networks.
     await asyncio.gather(controller.start(), cluster.start())
+
     metrics_runner, stop_metrics = await _start_metrics(args, controller)
     runner = web.AppRunner(build_app(controller, cluster, metrics=metrics_runner is not None),
                            access_log=None, handle_signals=False)

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from ..errors import CnmError, Forbidden, Unavailable
+from ..ids import generate_id
 from ..store.api import EventType
 from ..swarm_scope import NOT_A_MANAGER, CreateRequest, GlobalNetworkView, GlobalSubnet
 from . import records
@@ -25,6 +26,7 @@ from .swarm import WORKER_NOT_MANAGER, Swarm
 
 log = logging.getLogger("cnmd")
 FOLLOW_RETRY = 1.0
+INGRESS = "ingress"
 
 
 def view(network: GlobalNetwork) -> GlobalNetworkView:
@@ -40,6 +42,7 @@ class SwarmNetworks:
 
     def __init__(self, swarm: Swarm):
         self.swarm = swarm
+        swarm.on_init.append(self._create_ingress)
         swarm.manager_calls.update({
             "network.find": self._serve_find, "address.allocate": self._serve_allocate,
             "address.release": self._serve_release,
@@ -71,6 +74,11 @@ class SwarmNetworks:
             attachable=request.attachable, internal=request.internal, ingress=request.ingress,
             enable_ipv6=request.enable_ipv6, options=dict(request.options), labels=dict(request.labels))
         return view(network)
+
+    async def _create_ingress(self) -> None:
+        """Docker's routing-mesh network, made with the swarm (the first subnet of its pool, the first VNI)."""
+        allocator = await self._allocator()
+        await allocator.create(generate_id(), INGRESS, "overlay", subnets=[], ingress=True)
 
     async def find_network(self, reference: str) -> GlobalNetworkView:
         if self.swarm.is_manager:

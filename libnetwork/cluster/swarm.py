@@ -162,6 +162,8 @@ class Swarm:
         self._lock = asyncio.Lock()
         self._pending_promotions: dict[str, asyncio.Task[None]] = {}
         self.hub = Hub()
+        # What else a new swarm needs (its ingress network), run at init before it answers.
+        self.on_init: list[Callable[[], Awaitable[None]]] = []
         # Calls of members that other modules answer (swarm networks), by name; managers only.
         self.manager_calls: dict[str, Callable[[NodeIdentity, dict[str, Any]], Awaitable[dict[str, Any]]]] = {}
 
@@ -347,6 +349,8 @@ class Swarm:
                 await self.kv.cas(records.CLUSTER_KEY, records.encode(cluster), 0)
                 await self._put_node(self._own_record(state, availability=str(request.get("Availability") or
                                                                               "active")))
+                for hook in self.on_init:
+                    await hook()
                 self.local.save(state)
             except BaseException:
                 await self._bring_down()
