@@ -273,7 +273,7 @@ class Controller:
                 if record.id in self.networks and not self.network_endpoints(record.id):
                     await networks.delete(self, record)
 
-    async def _network_to_join(self, term: str, sandbox_term: str) -> NetworkRecord:
+    async def _network_to_join(self, term: str, sandbox_term: str | None) -> NetworkRecord:
         """A network here, or a swarm network this node has no instance of yet (made now, as on dockerd's workers)."""
         try:
             return self.find_network(term)
@@ -284,7 +284,8 @@ class Controller:
         if not definition.attachable:
             raise Forbidden(f"Could not attach to network {term}: rpc error: code = PermissionDenied desc = "
                             f"network {term} not manually attachable")
-        self.find_sandbox(sandbox_term)  # no instance for a connect that cannot happen
+        if sandbox_term is not None:
+            self.find_sandbox(sandbox_term)  # no instance for a connect that cannot happen
         async with self.locks.hold(networks=[definition.id]):
             existing = self.networks.get(definition.id)
             self._instantiated[definition.id] = time.monotonic()
@@ -317,6 +318,11 @@ class Controller:
     # -- sandboxes ---------------------------------------------------------------
 
     async def create_sandbox(self, request: SandboxCreate) -> SandboxRecord:
+        for wanted in request.networks:
+            # a swarm network this node has no instance of yet gets one first, as for a connect
+            with contextlib.suppress(NotFound):
+                if not wanted.network.startswith("container:") and self.swarm.active:
+                    await self._network_to_join(wanted.network, None)
         place = sandboxes.placement(self, request)
         sid = generate_id()
         joined = []
@@ -327,7 +333,15 @@ class Controller:
         async with self.locks.hold(sandboxes=[sid, *shared], networks=joined):
             if place.shares is not None:
                 self._still_there(sandbox=place.shares)
-            return await sandboxes.create(self, request, sid, place)
+            record = await sandboxes.create(self, request, sid, place)
+        try:
+            for nid in joined:
+                await gateway_bridge.after_connect(self, self.networks[nid], record)
+        except BaseException:
+            with contextlib.suppress(CnmError):
+                await self.delete_sandbox(record.id, force=True)
+            raise
+        return record
 
     async def delete_sandbox(self, term: str, force: bool = False) -> SandboxRecord:
         record = self.find_sandbox(term)
