@@ -4,8 +4,9 @@ A driver turns the controller's decisions into kernel objects for one kind of
 network.  The shape follows Docker's CNM driver API and its remote plugin
 protocol: ``create_network``, ``delete_network``, ``create_endpoint``,
 ``delete_endpoint``, ``join``, ``leave``, plus ``capabilities``; port
-publishing (``ExternalConnectivity``) and cluster node events
-(``NodeDiscovery``) are opt-in protocols.  ``join`` creates the interface in
+publishing (``ExternalConnectivity``), cluster node events
+(``NodeDiscovery``) and remote endpoints (``PeerProgramming``) are opt-in
+protocols.  ``join`` creates the interface in
 the daemon's (host) namespace and answers with its name; the sandbox layer
 moves it into the sandbox, renames it ``<dst_prefix>N``, sets its MAC, MTU,
 addresses and routes, so every driver, built-in or remote, is plumbed by the
@@ -255,6 +256,45 @@ class NodeDiscovery(Protocol):
     def discover_new(self, address: str, bind_address: str = "", self_node: bool = False) -> None: ...
 
     def discover_delete(self, address: str, bind_address: str = "", self_node: bool = False) -> None: ...
+
+
+@dataclass(frozen=True)
+class Peer:
+    """An endpoint of a multi-host network that lives on another node (Docker's overlay peer).
+
+    One address per peer: an endpoint with an IPv4 and an IPv6 address is
+    two peers with the same ``eid`` and ``mac``.
+    """
+
+    eid: str
+    ip: IPv4Interface | IPv6Interface
+    mac: str
+    # The data path address of the node the endpoint lives on (its VTEP).
+    vtep: ipaddress.IPv4Address
+
+
+@runtime_checkable
+class PeerProgramming(Protocol):
+    """Opt-in: multi-host drivers told where remote endpoints are (Docker's peerAdd / peerDelete).
+
+    The controller turns the cluster's endpoint tables into these calls, in
+    the driver's worker like every other call.  All three are idempotent and
+    may come for a network that has no local endpoint yet (or none any more):
+    the driver remembers the peers and programs them when the network's
+    kernel objects are made on this node.  ``reconcile_peers`` names the
+    whole set of a network's remote endpoints (called after a full sync and
+    periodically): the kernel is made to match it exactly, removing what
+    is stale and adding what is missing.  Endpoints of this node are never
+    programmed as peers, whichever call names them.
+    """
+
+    def add_peer(self, nid: str, eid: str, ip: IPv4Interface | IPv6Interface, mac: str,
+                 vtep: ipaddress.IPv4Address) -> None: ...
+
+    def remove_peer(self, nid: str, eid: str, ip: IPv4Interface | IPv6Interface, mac: str,
+                    vtep: ipaddress.IPv4Address) -> None: ...
+
+    def reconcile_peers(self, nid: str, peers: Sequence[Peer]) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import os
 import socket
+import struct
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute, NetlinkError, config, netns
@@ -30,6 +31,10 @@ log = logging.getLogger(__name__)
 config.disable_mp_signal = True
 
 _NETLINK_ROUTE = 0
+_NETLINK_XFRM = 6
+_AF_BRIDGE = 7
+_NUD_NOARP, _NUD_PERMANENT = 0x40, 0x80
+_NTF_SELF = 0x02
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -71,6 +76,33 @@ def _link_from_msg(msg) -> Link:
         peer_index=msg.get_attr("IFLA_LINK"),
         up=bool(msg["flags"] & 1),  # IFF_UP
     )
+
+
+@dataclass(frozen=True)
+class Vxlan:
+    """A VXLAN device's settings, as asked for or as found (``Netlink.find_vxlan``)."""
+
+    vni: int
+    port: int                                   # UDP destination port
+    local: ipaddress.IPv4Address | None         # source address of the encapsulated packets
+    mtu: int
+    learning: bool = False                      # learn remote MACs from received packets
+    proxy: bool = False                         # answer ARP / neighbour solicitations from the neighbour table
+
+
+@dataclass(frozen=True)
+class FdbEntry:
+    """A static forwarding entry of a VXLAN device: frames to ``mac`` go to ``dst`` (a remote VTEP)."""
+
+    mac: str
+    dst: IPAddress
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    ip: IPAddress
+    mac: str | None
+    permanent: bool
 
 
 def create_netns(path: str, sysctls: dict[str, str] | None = None) -> None:
@@ -227,6 +259,55 @@ class Netlink:
         self.set_up(link.index)
         return link
 
+    def add_vxlan(self, name: str, vxlan: Vxlan, netns_path: str | None = None,
+                  master: int | None = None) -> None:
+        """A VXLAN device, up, made from this socket's namespace and born in ``netns_path``.
+
+        The device's UDP socket stays in the namespace that made it (the
+        kernel's ``vxlan->net``), so a device born in another namespace
+        carries that namespace's traffic over this one's underlay: what an
+        overlay namespace needs.  ``master`` is an index in ``netns_path``.
+        Raises ``FileExistsError`` when the name is taken there, or another
+        device of this namespace has the VNI on the port (one VNI per port per
+        namespace), ``LinkKindUnsupported`` without VXLAN in the kernel.
+        """
+        spec: dict = {"ifname": name, "kind": "vxlan", "vxlan_id": vxlan.vni, "vxlan_port": vxlan.port,
+                      "vxlan_learning": int(vxlan.learning), "vxlan_proxy": int(vxlan.proxy),
+                      "mtu": vxlan.mtu, "state": "up"}
+        if vxlan.local is not None:
+            spec["vxlan_local"] = str(vxlan.local)
+        if netns_path is not None:
+            spec["net_ns_fd"] = netns_path
+        if master is not None:
+            spec["master"] = master
+        try:
+            self._ipr.link("add", **spec)
+        except NetlinkError as err:
+            if err.code == errno.EOPNOTSUPP:
+                raise LinkKindUnsupported("vxlan") from None
+            if err.code == errno.EEXIST:
+                raise FileExistsError(errno.EEXIST, f"{name} exists, or another VXLAN device has VNI "
+                                                    f"{vxlan.vni} on UDP port {vxlan.port}") from None
+            raise OSError(err.code, os.strerror(err.code)) from None
+
+    def find_vxlan(self, name: str) -> tuple[Link, Vxlan | None] | None:
+        """The link named ``name`` and, when it is a VXLAN device, its settings; None when there is none."""
+        try:
+            msg = self._ipr.link("get", ifname=name)[0]
+        except NetlinkError as err:
+            if err.code in _GONE:
+                return None
+            raise
+        link = _link_from_msg(msg)
+        if link.kind != "vxlan":
+            return link, None
+        data = msg.get_attr("IFLA_LINKINFO").get_attr("IFLA_INFO_DATA")
+        local = data.get_attr("IFLA_VXLAN_LOCAL")
+        return link, Vxlan(
+            vni=data.get_attr("IFLA_VXLAN_ID"), port=data.get_attr("IFLA_VXLAN_PORT"),
+            local=ipaddress.IPv4Address(local) if local else None, mtu=msg.get_attr("IFLA_MTU"),
+            learning=bool(data.get_attr("IFLA_VXLAN_LEARNING")), proxy=bool(data.get_attr("IFLA_VXLAN_PROXY")))
+
     def set_alias(self, index: int, alias: str) -> None:
         self._ipr.link("set", index=index, ifalias=alias)
 
@@ -344,6 +425,63 @@ class Netlink:
             if err.code not in _GONE:
                 raise
 
+    # -- forwarding and neighbour entries --------------------------------------
+    # Static entries, as an overlay programs them for remote endpoints: each
+    # is replaced (never created exclusively), so programming one again is a
+    # no-op, and removed without complaint when it is already gone.
+
+    def replace_fdb(self, index: int, mac: str, dst: IPAddress) -> None:
+        """``bridge fdb replace MAC dev LINK dst DST self permanent`` on a VXLAN device."""
+        self._ipr.fdb("replace", ifindex=index, lladdr=mac, dst=str(dst),
+                      state=_NUD_NOARP | _NUD_PERMANENT, flags=_NTF_SELF)
+
+    def remove_fdb(self, index: int, mac: str, dst: IPAddress) -> None:
+        """Remove the entry for ``mac`` only where it points at ``dst``: a MAC that moved stays."""
+        try:
+            self._ipr.fdb("del", ifindex=index, lladdr=mac, dst=str(dst),
+                          state=_NUD_NOARP | _NUD_PERMANENT, flags=_NTF_SELF)
+        except NetlinkError as err:
+            if err.code not in _GONE:
+                raise
+
+    def fdb_entries(self, index: int) -> list[FdbEntry]:
+        """The remote entries (those with a destination) of the VXLAN device ``index``."""
+        found = []
+        for msg in self._ipr.fdb("dump"):
+            dst = msg.get_attr("NDA_DST")
+            if msg["ifindex"] == index and dst and msg["flags"] & _NTF_SELF:
+                found.append(FdbEntry(mac=msg.get_attr("NDA_LLADDR"), dst=ipaddress.ip_address(dst)))
+        return found
+
+    def replace_neighbour(self, index: int, ip: IPAddress, mac: str) -> None:
+        """``ip neigh replace IP lladdr MAC dev LINK nud permanent``."""
+        self._ipr.neigh("replace", ifindex=index, dst=str(ip), lladdr=mac, state=_NUD_PERMANENT,
+                        family=socket.AF_INET6 if ip.version == 6 else socket.AF_INET)
+
+    def remove_neighbour(self, index: int, ip: IPAddress, mac: str | None = None) -> None:
+        """Remove the entry for ``ip``; with ``mac``, only while it still names that MAC."""
+        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        if mac is not None:
+            current = next((n for n in self.neighbours(index, family) if n.ip == ip), None)
+            if current is None or (current.mac or "").lower() != mac.lower():
+                return
+        try:
+            self._ipr.neigh("del", ifindex=index, dst=str(ip), family=family)
+        except NetlinkError as err:
+            if err.code not in _GONE:
+                raise
+
+    def neighbours(self, index: int, family: int | None = None) -> list[Neighbour]:
+        """The neighbour entries of link ``index`` (both families unless ``family`` says)."""
+        found = []
+        for fam in (family,) if family else (socket.AF_INET, socket.AF_INET6):
+            for msg in self._ipr.neigh("dump", family=fam):
+                dst = msg.get_attr("NDA_DST")
+                if msg["ifindex"] == index and dst:
+                    found.append(Neighbour(ip=ipaddress.ip_address(dst), mac=msg.get_attr("NDA_LLADDR"),
+                                           permanent=bool(msg["state"] & _NUD_PERMANENT)))
+        return found
+
     # -- routes ---------------------------------------------------------------
 
     def ensure_route(self, destination: IPNetwork | str, *, gateway: IPAddress | None = None,
@@ -390,6 +528,84 @@ class Netlink:
             if dst:
                 found.append(ipaddress.ip_network(f"{dst}/{msg['dst_len']}", strict=False))
         return found
+
+
+# -- IPsec ---------------------------------------------------------------------------
+
+_XFRM_MSG_NEWSA = 0x10
+_XFRMA_ALG_AEAD = 18
+_XFRM_INF = 2**64 - 1
+_NLMSG_ERROR = 2
+_NLM_F_REQUEST, _NLM_F_ACK, _NLM_F_EXCL, _NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
+_NLM_F_ACK_TLVS = 0x200
+_SOL_NETLINK, _NETLINK_CAP_ACK, _NETLINK_EXT_ACK = 270, 10, 11
+_NLMSGERR_ATTR_MSG = 1
+
+
+def probe_esp_aead(netns_path: str, algorithm: str = "rfc4106(gcm(aes))", key_bits: int = 160,
+                   icv_bits: int = 128) -> None:
+    """Add a transport-mode IPsec ESP state with an AEAD algorithm in the namespace at ``netns_path``.
+
+    Whether the kernel can do ESP with that algorithm (xfrm_user, esp4 and the
+    crypto modules) is only known by asking it to: pyroute2 has no XFRM
+    messages, so this builds the one request itself.  Meant for a scratch
+    namespace: the state stays, and goes with the namespace.  Raises
+    ``OSError`` with the kernel's own words (its extended ack) when refused.
+    """
+    [sock] = nshelper.open_sockets(netns_path, [(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_XFRM)])
+    with sock:
+        sock.setsockopt(_SOL_NETLINK, _NETLINK_CAP_ACK, 1)
+        sock.setsockopt(_SOL_NETLINK, _NETLINK_EXT_ACK, 1)
+        sock.bind((0, 0))
+        sock.send(_xfrm_newsa_request(algorithm, key_bits, icv_bits))
+        reply = sock.recv(65536)
+    _check_ack(reply)
+
+
+def _xfrm_newsa_request(algorithm: str, key_bits: int, icv_bits: int) -> bytes:
+    """XFRM_MSG_NEWSA: ``ip xfrm state add src 192.0.2.1 dst 192.0.2.2 proto esp spi 0x100 mode transport aead ALG``.
+
+    The layout is struct xfrm_usersa_info (224 bytes on 64-bit Linux) and an
+    XFRMA_ALG_AEAD attribute (struct xfrm_algo_aead and the key).
+    """
+    src = socket.inet_aton("192.0.2.1").ljust(16, b"\0")
+    dst = socket.inet_aton("192.0.2.2").ljust(16, b"\0")
+    selector = struct.pack("=16s16sHHHHHBBB3xiI", dst, src, 0, 0, 0, 0, socket.AF_INET, 0, 0, 0, 0, 0)
+    xfrm_id = struct.pack("=16s4sB3x", dst, (0x100).to_bytes(4, "big"), socket.IPPROTO_ESP)
+    lifetime = struct.pack("=8Q", _XFRM_INF, _XFRM_INF, _XFRM_INF, _XFRM_INF, 0, 0, 0, 0)
+    current, stats = bytes(32), bytes(12)
+    tail = struct.pack("=IIHBBB7x", 0, 0, socket.AF_INET, 0, 0, 0)   # seq, reqid, family, mode transport
+    info = selector + xfrm_id + src + lifetime + current + stats + tail
+    key = bytes(range(1, key_bits // 8 + 1))
+    aead = struct.pack("=64sII", algorithm.encode(), key_bits, icv_bits) + key
+    attribute = struct.pack("=HH", 4 + len(aead), _XFRMA_ALG_AEAD) + aead
+    attribute += bytes(-len(attribute) % 4)
+    body = info + attribute
+    header = struct.pack("=IHHII", 16 + len(body), _XFRM_MSG_NEWSA,
+                         _NLM_F_REQUEST | _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_EXCL, 1, 0)
+    return header + body
+
+
+def _check_ack(reply: bytes) -> None:
+    """Raise the error of a netlink acknowledgement, with the kernel's message when it sent one."""
+    _, kind, flags, _, _ = struct.unpack_from("=IHHII", reply)
+    if kind != _NLMSG_ERROR:
+        raise OSError(errno.EPROTO, f"unexpected netlink reply type {kind}")
+    (code,) = struct.unpack_from("=i", reply, 16)
+    if code == 0:
+        return
+    message = ""
+    if flags & _NLM_F_ACK_TLVS:
+        offset = 16 + 4 + 16   # our header, the error, the request's header (NETLINK_CAP_ACK: no payload)
+        while offset + 4 <= len(reply):
+            length, attr = struct.unpack_from("=HH", reply, offset)
+            if length < 4:
+                break
+            if attr == _NLMSGERR_ATTR_MSG:
+                message = reply[offset + 4:offset + length].split(b"\0")[0].decode(errors="replace")
+            offset += (length + 3) & ~3
+    text = os.strerror(-code)
+    raise OSError(-code, f"{message} ({text})" if message else text)
 
 
 def random_mac() -> str:
