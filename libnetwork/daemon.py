@@ -176,6 +176,7 @@ async def serve(args: argparse.Namespace) -> None:
     from .cluster.scope import SwarmNetworks
     from .cluster.swarm import Swarm
     from .controller import Controller, Settings
+    from .endpoint_gossip import EndpointGossip
 
     socket_path = args.host or os.path.join(args.exec_root, "cnm.sock")
     settings = Settings(
@@ -194,6 +195,9 @@ async def serve(args: argparse.Namespace) -> None:
     controller.attach_swarm(SwarmNetworks(cluster))
     # Side by side: a restarted node is back in its swarm while the controller restores its networks.
     await asyncio.gather(controller.start(), cluster.start())
+    gossip = EndpointGossip(controller, cluster,
+                            lambda: cluster.state.data_path_addr if cluster.state is not None else None)
+    gossip.start()
 
     metrics_runner, stop_metrics = await _start_metrics(args, controller)
     runner = web.AppRunner(build_app(controller, cluster, metrics=metrics_runner is not None),
@@ -219,6 +223,7 @@ async def serve(args: argparse.Namespace) -> None:
     if metrics_runner is not None:
         await metrics_runner.cleanup()
     stop_metrics()
+    await gossip.close()
     await cluster.close()
     await controller.close()
     if os.path.exists(socket_path):
