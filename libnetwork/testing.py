@@ -247,12 +247,13 @@ class Daemon:
         """Remove every kernel object and process this daemon made: its namespaces, mounts and children."""
         self.stop()
         self.end_leftovers()
-        netns_dir = os.path.join(self.exec_root, "netns")
-        if os.path.isdir(netns_dir):
-            for entry in os.listdir(netns_dir):
-                path = os.path.join(netns_dir, entry)
-                subprocess.run(["umount", "-l", path], check=False, stderr=subprocess.DEVNULL)
-            subprocess.run(["umount", "-l", netns_dir], check=False, stderr=subprocess.DEVNULL)
+        # Sandboxes' namespaces, and the overlay driver's one per network.
+        for netns_dir in (os.path.join(self.exec_root, "netns"), os.path.join(self.exec_root, "overlay")):
+            if os.path.isdir(netns_dir):
+                for entry in os.listdir(netns_dir):
+                    path = os.path.join(netns_dir, entry)
+                    subprocess.run(["umount", "-l", path], check=False, stderr=subprocess.DEVNULL)
+                subprocess.run(["umount", "-l", netns_dir], check=False, stderr=subprocess.DEVNULL)
         if self.owns_netns:
             delete_netns(self.name)
         shutil.rmtree(self.root, ignore_errors=True)

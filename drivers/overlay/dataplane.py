@@ -151,15 +151,17 @@ def _ensure_vxlan(host: Netlink, inside: Netlink, path: str, bridge_index: int, 
     return made.index
 
 
-def remove_namespace(path: str) -> None:
-    """Remove the namespace and, first, its VXLAN device (idempotent).
+def remove_namespace(path: str, inside: Netlink | None = None) -> None:
+    """Remove the namespace and, first, its VXLAN device (idempotent); ``inside`` is an open socket there.
 
     A namespace is dismantled asynchronously, after its last reference
     goes; until then its VXLAN device would keep the VNI taken in the
     daemon's namespace (where its socket is), and the same network made again
     at once would be refused.  Deleting the device first releases it now.
     """
-    if is_netns(path):
+    if inside is not None:
+        inside.remove_link(VXLAN)
+    elif is_netns(path):
         inside = Netlink(path)
         try:
             inside.remove_link(VXLAN)

@@ -242,9 +242,13 @@ class OverlayDriver:
 
     def _remove_namespace(self, nid: str) -> None:
         namespace = self.namespaces.pop(nid, None)
-        if namespace is not None:
+        if namespace is None:
+            remove_namespace(namespace_path(self.root, nid))
+            return
+        try:
+            remove_namespace(namespace.path, namespace.netlink)
+        finally:
             namespace.close()
-        remove_namespace(namespace_path(self.root, nid))
 
     def _program_all(self, namespace: OverlayNamespace, table: PeerTable | None) -> None:
         if table is None:

@@ -135,6 +135,11 @@ def neighbours(netns: str) -> list[dict[str, Any]]:
     return ip_json(netns, "neigh", "show", "dev", "vxlan0")
 
 
+def vxlan_tx_packets(netns: str) -> int:
+    [link] = ip_json(netns, "-s", "link", "show", "vxlan0")
+    return int(link["stats64"]["tx"]["packets"])
+
+
 def pings(netns: str, address: str, tries: int = 3) -> bool:
     for _ in range(tries):
         if nsrun(netns, "ping", "-c1", "-W1", "-q", address, check=False).returncode == 0:
@@ -235,6 +240,12 @@ def test_sandboxes_reach_each_other_across_the_router_through_static_entries(net
     assert (neighbour["dst"], neighbour["lladdr"], neighbour["state"]) == ("10.0.9.3", two.mac, ["PERMANENT"])
     # Nothing learnt from the underlay on the other side either.
     assert [(e["mac"], e["dst"]) for e in fdb(two.overlay_netns)] == [(one.mac, "192.168.10.11")]
+
+    # An address no peer has: its ARP requests are answered by no one and
+    # never encapsulated (the VXLAN device's transmit count stays).
+    sent = vxlan_tx_packets(one.overlay_netns)
+    assert not pings(one.sandbox_netns, "10.0.9.77", tries=1)
+    assert vxlan_tx_packets(one.overlay_netns) == sent
 
 
 def test_removed_peers_are_unreachable_until_a_reconcile_restores_them(network: Network) -> None:
