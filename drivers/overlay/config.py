@@ -69,13 +69,13 @@ def parse_options(config: NetworkConfig, *, underlay_mtu: int) -> OverlayConfig:
     if len(vnis) != 1:
         raise InvalidParameter(f"invalid {VXLANID_LIST} value: {options[VXLANID_LIST]!r}: "
                                f"one VNI per IPv4 subnet, and the network has one")
-    if MTU in options:
-        mtu = _parse_int(MTU, options[MTU], MTU_MIN, MTU_MAX, "the MTU")
-    else:
-        mtu = underlay_mtu - VXLAN_OVERHEAD
-        if mtu < MTU_MIN:
-            raise InvalidParameter(f"the underlay MTU {underlay_mtu} leaves no room for VXLAN's "
-                                   f"{VXLAN_OVERHEAD} bytes; set {MTU}")
+    # Docker's maxMTU: the option, like the daemon's MTU, is the underlay's; VXLAN's header comes off both.
+    link_mtu = _parse_int(MTU, options[MTU], MTU_MIN + VXLAN_OVERHEAD, MTU_MAX, "the MTU") if MTU in options \
+        else underlay_mtu
+    mtu = link_mtu - VXLAN_OVERHEAD
+    if mtu < MTU_MIN:
+        raise InvalidParameter(f"the underlay MTU {underlay_mtu} leaves no room for VXLAN's "
+                               f"{VXLAN_OVERHEAD} bytes; set {MTU}")
     dstport = _parse_int(DSTPORT, options[DSTPORT], 1, 65535, "a UDP port") if DSTPORT in options \
         else DEFAULT_DSTPORT
     gateway = config.ipv4[0].gateway

@@ -51,7 +51,8 @@ def test_defaults_follow_the_underlay():
 
 def test_every_option():
     config = parse({VNI_KEY: " 16777215", "com.docker.network.driver.mtu": "1400", "cnm.overlay.dstport": "8472"})
-    assert (config.vni, config.mtu, config.dstport) == (16777215, 1400, 8472)
+    # as Docker: the option is the underlay's MTU, VXLAN's 50 bytes come off it
+    assert (config.vni, config.mtu, config.dstport) == (16777215, 1350, 8472)
 
 
 def test_encrypted_is_on_by_presence_as_in_docker():
@@ -68,7 +69,7 @@ def test_encrypted_is_on_by_presence_as_in_docker():
     ({VNI_KEY: "16777216"}, "a VNI must be between 1 and 16777215"),
     ({VNI_KEY: "4097,"}, "expected VNIs separated by commas"),
     ({VNI_KEY: "4097,4098"}, "one VNI per IPv4 subnet"),
-    ({VNI_KEY: "1", "com.docker.network.driver.mtu": "67"}, "the MTU must be between 68 and 65535"),
+    ({VNI_KEY: "1", "com.docker.network.driver.mtu": "67"}, "the MTU must be between 118 and 65535"),
     ({VNI_KEY: "1", "com.docker.network.driver.mtu": "big"}, "the MTU must be a decimal number"),
     ({VNI_KEY: "1", "cnm.overlay.dstport": "0"}, "a UDP port must be between 1 and 65535"),
     ({VNI_KEY: "1", "cnm.overlay.dstport": "65536"}, "a UDP port must be between 1 and 65535"),
