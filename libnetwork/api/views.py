@@ -53,7 +53,8 @@ def network(ctl: Controller, record: NetworkRecord, detailed: bool = True) -> di
         "Driver": record.driver,
         "EnableIPv6": record.enable_ipv6,
         "IPAM": {
-            "Driver": record.ipam_driver,
+            # a swarm network's addresses are the managers' allocator's, which Docker calls default
+            "Driver": "default" if record.scope == "swarm" else record.ipam_driver,
             "Options": dict(record.ipam_options) if record.ipam_options is not None else None,
             "Config": [_ipam_config(p) for p in record.ipv4_pools + record.ipv6_pools],
         },
