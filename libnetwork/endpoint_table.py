@@ -244,8 +244,7 @@ class EndpointTable:
             return None
         if entry.owner in self._down:
             return None
-        if entry.version <= self._horizon(entry.owner, entry.network):
-            return None
+
         return self._accept(entry, from_snapshot=False)
 
     def merge_snapshot(self, owner: str, snapshot: Snapshot) -> list[Change]:
@@ -395,7 +394,7 @@ class EndpointTable:
         if held is not None and entry.version <= held:
             # The one exception: the owner's own full sync restores what remove_owner presumed gone.
             restoring = (from_snapshot and tomb is not None and tomb.presumed and not entry.deleted
-                         and False)
+                         and entry.version == held and entry.owner == tomb.entry.owner)
             if not restoring:
                 return None
         if entry.deleted:

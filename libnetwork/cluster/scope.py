@@ -8,6 +8,7 @@ reads etcd.  Definitions travel as the allocator stores them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -116,7 +117,9 @@ class SwarmNetworks:
             else:
                 # a worker (or a node in no swarm) keeps a swarm network only while attached, as dockerd's
                 await gone(set())
-            await asyncio.sleep(FOLLOW_RETRY)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.swarm.changed.wait(), FOLLOW_RETRY)
+            self.swarm.changed.clear()
 
     async def _follow_once(self, kv: EtcdKV, appeared: Callable[[GlobalNetworkView], Awaitable[None]],
                            gone: Callable[[set[str]], Awaitable[None]]) -> None:

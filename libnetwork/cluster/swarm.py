@@ -162,6 +162,8 @@ class Swarm:
         self._lock = asyncio.Lock()
         self._pending_promotions: dict[str, asyncio.Task[None]] = {}
         self.hub = Hub()
+        # Set when this node's place in a swarm changes (init, join, leave, a new role): followers look again.
+        self.changed = asyncio.Event()
         # What else a new swarm needs (its ingress network), run at init before it answers.
         self.on_init: list[Callable[[], Awaitable[None]]] = []
         # Calls of members that other modules answer (swarm networks), by name; managers only.
@@ -356,6 +358,7 @@ class Swarm:
                 await self._bring_down()
                 self.local.wipe()
                 raise
+            self.changed.set()
             log.info("swarm initialized", extra={"node": node_id, "cluster": cluster_id, "advertise": advertise})
             return node_id
 
@@ -428,6 +431,7 @@ class Swarm:
                 await self._bring_down()
                 self.local.wipe()
                 raise
+            self.changed.set()
             log.info("swarm joined", extra={"node": state.node_id, "role": role.value, "manager": remote})
 
     async def call_managers(self, call: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -501,6 +505,7 @@ class Swarm:
             await self._call_managers("promote", {})
         self.state = state
         self.local.save(state)
+        self.changed.set()
         if self.membership is not None:
             await self.membership.set_role(role.value)
 
@@ -796,6 +801,7 @@ class Swarm:
                 await self._leave_as_manager(force)
             await self._bring_down(leave=True)
             self.local.wipe()
+            self.changed.set()
             log.info("swarm left", extra={"node": state.node_id, "force": force})
 
     async def _leave_as_manager(self, force: bool) -> None:
