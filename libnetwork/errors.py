@@ -124,5 +124,13 @@ class JoinTokenRefused(InvalidParameter):
         return f"rpc error: code = InvalidArgument desc = {self.message}"
 
 
+class EntryTooLarge(InvalidParameter, ValueError):
+    """An endpoint table entry whose gossip event would not fit Serf's user event limit (names and aliases too long)."""
+
+
+class MalformedPayload(InvalidParameter, ValueError):
+    """Bytes from another node that are not an endpoint table event or snapshot of this format."""
+
+
 class UntrustedCertificate(Forbidden):
     """A presented certificate does not chain to the cluster root CA, is out of its validity, or names no node."""
