@@ -41,8 +41,8 @@ brings back, at the same version, the entries it still holds (a partition or
 a false failure detection, not a restart), which an authoritative tombstone
 of that version would refuse.
 
-Versions are per owner: the table never compares one owner's clock with its
-own, so clocks need no synchronisation between nodes.
+Versions are per owner: the table never compares one owner's clock with
+another's, so clocks need no synchronisation between nodes.
 
 Not thread safe: one event loop (or one lock) owns a table.
 """
@@ -244,7 +244,8 @@ class EndpointTable:
             return None
         if entry.owner in self._down:
             return None
-
+        if entry.version <= self._horizon(entry.owner, entry.network):
+            return None
         return self._accept(entry, from_snapshot=False)
 
     def merge_snapshot(self, owner: str, snapshot: Snapshot) -> list[Change]:
