@@ -15,14 +15,14 @@ from typing import Any
 
 import msgspec
 
-from ..errors import CnmError, Forbidden, Unavailable
+from ..errors import CnmError, Forbidden, InvalidParameter, Unavailable
 from ..ids import generate_id
 from ..store.api import EventType
 from ..swarm_scope import NOT_A_MANAGER, CreateRequest, GlobalNetworkView, GlobalSubnet
 from . import records
 from .ca import NodeIdentity
 from .etcdstore import EtcdKV
-from .globalnets import NETWORK_PREFIX, GlobalNetwork, GlobalNetworks, SubnetRequest
+from .globalnets import NETWORK_PREFIX, VNI_OPTION, GlobalNetwork, GlobalNetworks, SubnetRequest
 from .swarm import WORKER_NOT_MANAGER, Swarm
 
 log = logging.getLogger("cnmd")
@@ -36,6 +36,14 @@ def view(network: GlobalNetwork) -> GlobalNetworkView:
         subnets=tuple(GlobalSubnet(s.subnet, s.gateway, s.ip_range) for s in network.subnets),
         attachable=network.attachable, internal=network.internal, ingress=network.ingress,
         enable_ipv6=network.enable_ipv6, options=network.driver_options(), labels=dict(network.labels))
+
+
+def _vnis(text: str) -> list[int]:
+    """The user's own ``-o com.docker.network.driver.overlay.vxlanid_list`` (Docker lets one be given)."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InvalidParameter(f"invalid {VNI_OPTION} value: {text!r}") from None
 
 
 class SwarmNetworks:
@@ -69,11 +77,13 @@ class SwarmNetworks:
 
     async def create_network(self, nid: str, request: CreateRequest) -> GlobalNetworkView:
         allocator = await self._allocator()
+        options = dict(request.options)
+        wanted = _vnis(options.pop(VNI_OPTION, ""))
         network = await allocator.create(
-            nid, request.name, request.driver,
+            nid, request.name, request.driver, vnis=wanted,
             subnets=[SubnetRequest(subnet=s.subnet, gateway=s.gateway, ip_range=s.ip_range) for s in request.subnets],
             attachable=request.attachable, internal=request.internal, ingress=request.ingress,
-            enable_ipv6=request.enable_ipv6, options=dict(request.options), labels=dict(request.labels))
+            enable_ipv6=request.enable_ipv6, options=options, labels=dict(request.labels))
         return view(network)
 
     async def _create_ingress(self) -> None:

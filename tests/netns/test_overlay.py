@@ -128,6 +128,39 @@ def test_two_overlays_are_isolated(hosts: ClusterHosts) -> None:
     assert resolve(c3, "a3") == [address(node1, "a3", "ov3")]
 
 
+def test_collisions_are_refused_everywhere(hosts: ClusterHosts) -> None:
+    node1 = hosts["node1"]
+    overlap = node1.docker("network", "create", "-d", "overlay", "--subnet", "10.0.1.128/25", "ov-overlap",
+                           check=False)
+    assert "Pool overlaps with other one on this address space" in overlap.stderr
+    taken = node1.docker("network", "create", "-d", "overlay", "-o",
+                         "com.docker.network.driver.overlay.vxlanid_list=4097", "ov-vni", check=False)
+    assert "VXLAN ID 4097 is already in use" in taken.stderr
+    bad = node1.docker("network", "create", "-d", "overlay", "-o",
+                       "com.docker.network.driver.overlay.vxlanid_list=many", "ov-vni", check=False)
+    assert bad.returncode == 1 and "vxlanid_list" in bad.stderr
+    names = node1.docker("network", "ls", "--format", "{{.Name}}").stdout.split()
+    assert "ov-overlap" not in names and "ov-vni" not in names
+    # what was refused took nothing: the same subnet and VNI are free for a network that asks right
+    own = node1.docker("network", "create", "-d", "overlay", "--subnet", "10.9.0.0/24", "-o",
+                       "com.docker.network.driver.overlay.vxlanid_list=5000", "ov-own").stdout.strip()
+    inspected = json.loads(node1.docker("network", "inspect", own).stdout)[0]
+    assert inspected["IPAM"]["Config"][0]["Subnet"] == "10.9.0.0/24"
+    assert inspected["Options"]["com.docker.network.driver.overlay.vxlanid_list"] == "5000"
+    node1.docker("network", "rm", "ov-own")
+
+
+def test_an_overlay_and_a_bridge_at_once(hosts: ClusterHosts) -> None:
+    node1, _, node3 = hosts.daemons
+    node1.docker("network", "create", "--subnet", "10.77.0.0/24", "local1")
+    node1.docker("network", "connect", "local1", "a1")
+    a1 = node1.sandbox_netns("a1")
+    assert "10.77.0." in run_in(a1, "ip", "-br", "addr").stdout
+    assert pings(a1, address(node3, "c1", "ov1"))
+    node1.docker("network", "disconnect", "local1", "a1")
+    node1.docker("network", "rm", "local1")
+
+
 def test_encrypted_is_refused_and_nothing_is_left(hosts: ClusterHosts) -> None:
     node1 = hosts["node1"]
     refused = node1.docker("network", "create", "-d", "overlay", "-o", "encrypted", "ov-enc", check=False)
