@@ -48,6 +48,8 @@ def setup(level: str = "info") -> None:
 
 
 def _quiet_libraries(record: logging.LogRecord) -> bool:
-    # pyroute2 logs every netlink message at debug: that is noise, not the
-    # detail a person chasing a bug in this daemon needs.
-    return record.levelno >= logging.WARNING or not record.name.startswith(("pyroute2", "aiohttp", "asyncio"))
+    # pyroute2 logs every netlink message at debug, grpc (etcd's client) every
+    # loop it finds: that is noise, not the detail a person chasing a bug in
+    # this daemon needs.
+    return record.levelno >= logging.WARNING or not record.name.startswith(
+        ("pyroute2", "aiohttp", "asyncio", "grpc", "aetcd"))

@@ -127,6 +127,9 @@ def ensure_namespace(host: Netlink, path: str, nid: str, overlay: OverlayConfig,
         wanted = Vxlan(vni=overlay.vni, port=overlay.dstport, local=vtep, mtu=overlay.mtu,
                        learning=False, proxy=True)
         vxlan_index = _ensure_vxlan(host, inside, path, bridge.index, wanted)
+        if overlay.gateway_v6 is not None and _NEW_NAMESPACE_SYSCTLS:
+            # IPv6 neighbour entries (and the device's ND proxy) need IPv6 on the VXLAN device itself
+            set_netns_sysctls(path, {f"ipv6/conf/{VXLAN}/disable_ipv6": "0"})
     except BaseException:
         inside.close()
         raise

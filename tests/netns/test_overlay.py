@@ -161,6 +161,19 @@ def test_an_overlay_and_a_bridge_at_once(hosts: ClusterHosts) -> None:
     node1.docker("network", "rm", "local1")
 
 
+def test_dual_stack_overlay(hosts: ClusterHosts) -> None:
+    node1, _, node3 = hosts.daemons
+    node1.docker("network", "create", "-d", "overlay", "--attachable", "--ipv6", "--subnet", "10.5.0.0/24",
+                 "--subnet", "fd00:5::/64", "ov6")
+    s6a, s6c = sandbox(node1, "s6a", "ov6"), sandbox(node3, "s6c", "ov6")
+    v6 = node3.inspect("sandbox", "s6c")["Networks"]["ov6"]["GlobalIPv6Address"]
+    assert v6.startswith("fd00:5::")
+    assert run_in(s6a, "ping", "-6", "-c", "2", "-W", "2", v6, check=False).returncode == 0
+    assert pings(s6c, address(node1, "s6a", "ov6"))
+    answer = json.loads(run_in(s6a, sys.executable, DNS_CLIENT, "query", "s6c", "AAAA").stdout)
+    assert answer["answers"] == [v6]
+
+
 def test_encrypted_is_refused_and_nothing_is_left(hosts: ClusterHosts) -> None:
     node1 = hosts["node1"]
     refused = node1.docker("network", "create", "-d", "overlay", "-o", "encrypted", "ov-enc", check=False)
