@@ -261,6 +261,8 @@ class Controller:
         async with self.locks.hold(networks=[definition.id]):
             if definition.id not in self.networks:
                 await networks.instantiate(self, definition)
+        # every node of a swarm has its way out ready, as dockerd makes it at init and join
+        await gateway_bridge.ensure(self)
 
     async def _swarm_networks_kept(self, kept: set[str]) -> None:
         """Instances of swarm networks not in ``kept`` and without endpoints here go (deleted, or swarm left)."""

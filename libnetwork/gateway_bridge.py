@@ -38,6 +38,11 @@ def _on_gateway(ctl: Controller, sandbox: SandboxRecord, gateway: NetworkRecord)
     return any(e.network_id == gateway.id for e in ctl.sandbox_endpoints(sandbox.id))
 
 
+async def ensure(ctl: Controller) -> NetworkRecord:
+    """docker_gwbridge, made if this node has none."""
+    return await _gateway_network(ctl)
+
+
 async def _gateway_network(ctl: Controller) -> NetworkRecord:
     try:
         return ctl.find_network(NAME)

@@ -51,6 +51,7 @@ class SwarmNetworks:
 
     def __init__(self, swarm: Swarm):
         self.swarm = swarm
+        self._ingress: tuple[str, GlobalNetworkView] | None = None
         swarm.on_init.append(self._create_ingress)
         swarm.manager_calls.update({
             "network.find": self._serve_find, "address.allocate": self._serve_allocate,
@@ -125,11 +126,29 @@ class SwarmNetworks:
                 except (CnmError, OSError) as err:
                     log.debug("following swarm networks failed", extra={"error": str(err)})
             else:
-                # a worker (or a node in no swarm) keeps a swarm network only while attached, as dockerd's
-                await gone(set())
+                # a worker (or a node in no swarm) keeps a swarm network only while attached, as dockerd's,
+                # but for ingress, which every node of a swarm has
+                kept = set()
+                with contextlib.suppress(CnmError, OSError):
+                    ingress = await self._ingress_of_worker()
+                    if ingress is not None:
+                        await appeared(ingress)
+                        kept.add(ingress.id)
+                await gone(kept)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.swarm.changed.wait(), FOLLOW_RETRY)
             self.swarm.changed.clear()
+
+    async def _ingress_of_worker(self) -> GlobalNetworkView | None:
+        """The swarm's ingress definition, asked of a manager once per swarm this worker joins."""
+        state = self.swarm.state
+        if state is None:
+            self._ingress = None
+            return None
+        if self._ingress is None or self._ingress[0] != state.cluster_id:
+            found = await self.find_network(INGRESS)
+            self._ingress = (state.cluster_id, found)
+        return self._ingress[1]
 
     async def _follow_once(self, kv: EtcdKV, appeared: Callable[[GlobalNetworkView], Awaitable[None]],
                            gone: Callable[[set[str]], Awaitable[None]]) -> None:

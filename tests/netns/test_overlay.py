@@ -82,8 +82,11 @@ def test_create_on_a_manager_only(hosts: ClusterHosts) -> None:
     eventually(listed, timeout=5)
     refused = node2.docker("network", "create", "-d", "overlay", "ov-worker", check=False)
     assert "Worker nodes can't be used to view or modify cluster state" in refused.stderr
-    # a worker knows a swarm network only once it has a sandbox on it, as dockerd's
+    # a worker knows a swarm network only once it has a sandbox on it, as dockerd's; ingress and
+    # docker_gwbridge it has from the start
     assert "ov1" not in node2.docker("network", "ls").stdout
+    eventually(lambda: {"ingress", "docker_gwbridge"} <= set(
+        node2.docker("network", "ls", "--format", "{{.Name}}").stdout.split()), timeout=10)
 
 
 def test_across_the_router_ping_tcp_and_names(hosts: ClusterHosts) -> None:
