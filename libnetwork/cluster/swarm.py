@@ -36,6 +36,7 @@ from . import addrs, port, records, tokens
 from .ca import NodeIdentity, RootCA, make_node_key_request, pinned_root_ca
 from .etcd import (
     EtcdConfig,
+    EtcdError,
     EtcdMember,
     add_member,
     initial_cluster_after_add,
@@ -59,6 +60,7 @@ ETCD_CLIENT_PORT = 2379
 ETCD_PREFIX = "/cnm/"
 MIN_DATA_PATH_PORT, MAX_DATA_PATH_PORT = 1024, 49151
 PROMOTE_GRACE = 60.0
+RESTORE_RETRY = 5.0
 SESSION_PERIOD = 5.0  # swarmkit's dispatcher heartbeat period
 
 ALREADY_IN_SWARM = ('This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and '
@@ -204,14 +206,30 @@ class Swarm:
             state = self.local.load()
             if state is None:
                 return
-            try:
-                await self._bring_up(state, peers=[f"{m.addr.rsplit(':', 1)[0]}:{SERF_PORT}"
-                                                   for m in state.remote_managers])
-            except CnmError as err:
-                log.error("swarm restore failed", extra={"error": err.message})
-                await self._bring_down()
-                return
-            log.info("swarm restored", extra={"node": state.node_id, "role": state.role.value})
+            if not await self._restore(state):
+                # as dockerd: the node stays in its swarm and keeps trying
+                self._tasks.append(asyncio.create_task(self._restore_later(state), name="swarm-restore"))
+
+    async def _restore(self, state: NodeState) -> bool:
+        try:
+            await self._bring_up(state, peers=[f"{m.addr.rsplit(':', 1)[0]}:{SERF_PORT}"
+                                               for m in state.remote_managers])
+        except CnmError as err:
+            log.error("swarm restore failed; trying again", extra={"error": err.message})
+            await self._bring_down(keep_tasks=True)
+            return False
+        log.info("swarm restored", extra={"node": state.node_id, "role": state.role.value})
+        return True
+
+    async def _restore_later(self, state: NodeState) -> None:
+        while True:
+            await asyncio.sleep(RESTORE_RETRY)
+            async with self._lock:
+                if self.local.load() != state or self.state is not None:
+                    return
+                if await self._restore(state):
+                    self.changed.set()
+                    return
 
     async def close(self) -> None:
         """At daemon stop: our children stop with us (the others see this node fail, as with dockerd)."""
@@ -260,7 +278,14 @@ class Swarm:
             initial_state="new" if new else "existing", cluster_token=state.etcd_cluster_token or state.cluster_id,
             die_with_parent=True, listen_ip=self._listen_host(state))
         self._etcd = EtcdMember(config)
-        await self._etcd.start()
+        try:
+            await self._etcd.start()
+        except EtcdError as err:
+            # Up but without a leader (the other managers are down too): it stays up, since they need it
+            # for their quorum as it needs them, and the swarm serves again once they are back.
+            if not self._etcd.is_running():
+                raise
+            log.warning("etcd member up without a leader yet", extra={"node": state.node_id, "error": str(err)})
         self._tasks.append(asyncio.create_task(self._etcd.supervise(), name="etcd-supervisor"))
         self._etcd_client = await self._etcd.client()
         self._kv = EtcdKV(self._etcd_client, ETCD_PREFIX)
@@ -270,16 +295,18 @@ class Swarm:
         host, _ = addrs.split_host_port(state.listen_addr, addrs.DEFAULT_PORT) or ("0.0.0.0", 0)
         return host
 
-    async def _bring_down(self, *, leave: bool = False) -> None:
+    async def _bring_down(self, *, leave: bool = False, keep_tasks: bool = False) -> None:
+        current = asyncio.current_task()
         for task in self._tasks:
-            task.cancel()
+            if task is not current and not (keep_tasks and task.get_name() == "swarm-restore"):
+                task.cancel()
         for task in list(self._pending_promotions.values()):
             task.cancel()
         self._pending_promotions.clear()
-        for task in self._tasks:
+        for task in [t for t in self._tasks if t.cancelled() or t.done() or t.cancelling()]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self._tasks.clear()
+        self._tasks = [t for t in self._tasks if not t.done()]
         if self.membership is not None:
             await self.membership.close(leave=leave)
             self.membership = None
