@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import signal
 import subprocess
 import sys
 import time
 
 from libnetwork.labkit.interrupts import Interrupts
+from libnetwork.labkit.narrate import BOLD, PLAIN, docker_step, say
 from libnetwork.labkit.swarm import (
     find_node,
     list_nodes,
@@ -41,29 +41,10 @@ from libnetwork.labkit.swarm import (
 )
 from libnetwork.labkit.swarm import form_swarm as labkit_form_swarm
 from libnetwork.labkit.underlay import MAX_HOSTS
-from libnetwork.testing import ClusterHosts, Daemon, cluster_hosts
+from libnetwork.testing import ClusterHosts, cluster_hosts
 
 PREFIX = "clab-"
-BOLD, PLAIN = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("", "")
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
-
-
-def step(node: str, daemon: Daemon, *argv: str, shown: tuple[str, ...] | None = None) -> str:
-    """Run one docker command against a host's daemon, printed as a user would type it; its stdout."""
-    say(f"\n{BOLD}[{node}] $ docker {shlex.join(shown or argv)}{PLAIN}")
-    started = time.monotonic()
-    result = daemon.docker(*argv, check=False, timeout=120)
-    took = time.monotonic() - started
-    for text in (result.stdout, result.stderr):
-        if text.strip():
-            say(text.rstrip())
-    say(f"  ({took:.2f} s)" if result.returncode == 0 else f"  (exit {result.returncode}, {took:.2f} s)")
-    if result.returncode != 0:
-        raise RuntimeError(f"docker {argv[0]} {argv[1] if len(argv) > 1 else ''} failed on {node}")
-    return result.stdout.strip()
+step = docker_step
 
 
 def form_swarm(hosts: ClusterHosts) -> list[str]:
