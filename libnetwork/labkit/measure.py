@@ -39,17 +39,42 @@ def have_iperf3() -> bool:
     return shutil.which("iperf3") is not None
 
 
-def start_iperf_server(netns: str) -> subprocess.Popen[str]:
-    """``iperf3 -s`` in a namespace, serving one client at a time until killed."""
-    return subprocess.Popen(["nsenter", f"--net={netns}", "iperf3", "-s", "-p", str(IPERF_PORT)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+def start_iperf_server(netns: str, timeout: float = 15) -> subprocess.Popen[str]:
+    """``iperf3 -s`` in a namespace, serving one client at a time until killed; listening when this returns."""
+    proc = subprocess.Popen(["nsenter", f"--net={netns}", "iperf3", "-s", "-p", str(IPERF_PORT)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while not listening(netns, IPERF_PORT):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            _, err = proc.communicate()
+            raise IperfError(f"iperf3 -s in {netns} is not listening: {err.strip() or 'no message'}")
+        time.sleep(0.02)
+    return proc
+
+
+def listening(netns: str, port: int) -> bool:
+    """Whether a TCP socket listens on port in the namespace (its /proc/net/tcp{,6}: no connection made,
+    which an iperf3 server would take for a client)."""
+    result = subprocess.run(["nsenter", f"--net={netns}", "cat", "/proc/net/tcp", "/proc/net/tcp6"], check=False,
+                            capture_output=True, text=True, timeout=10)
+    return is_listening(result.stdout, port)
+
+
+def is_listening(proc_net_tcp: str, port: int) -> bool:
+    """In /proc/net/tcp text: a socket whose local address has that port, in state 0A (LISTEN)."""
+    for line in proc_net_tcp.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[1].endswith(f":{port:04X}") and fields[3] == "0A":
+            return True
+    return False
 
 
 def run_iperf_client(netns: str, server_ip: str, seconds: float, attempts: int = 40) -> float:
     """One TCP run of ``seconds`` from a namespace to a server; bits per second received.
 
-    The server may still be starting (or finishing the previous run): a run
-    it refuses is tried again, every 50 ms.
+    The server may still be finishing the previous run: a run it refuses is
+    tried again, every 50 ms.
     """
     argv = ["nsenter", f"--net={netns}", "iperf3", "-c", server_ip, "-p", str(IPERF_PORT), "-t", f"{seconds:g}",
             "-J"]

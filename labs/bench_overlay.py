@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""How fast cnmd's overlay carries traffic and follows sandboxes and hosts coming and going.
+
+For each cluster size (--hosts 3,10): the routed underlay with one cnmd per
+host, a swarm formed with the docker CLI, ``docker network create -d overlay
+--attachable ov1`` on node1 and a sandbox ``probe`` on node1 (segment A).
+
+- throughput (first size only): iperf3 TCP from ``probe`` to a sandbox on the
+  last host (segment B), through cnmd's overlay; and, in the same run,
+  between two sandboxes joined by a VXLAN built by hand with ip(8) between
+  the same two hosts (libnetwork.labkit.vxlan: the same layout, bridge +
+  VXLAN device whose socket is in the host's namespace, MTU 1450).  Both go
+  through the same router.  The runs alternate (overlay, hand-built, ...), so
+  a neighbour's load hits both; the medians and their ratio are printed.
+- connect -> ping: ``cnm sandbox create --name cK --network ov1`` on another
+  host (each in turn), from the command returning to the first answered ping
+  from ``probe`` (``ping -c1 -W0.2`` in a loop inside it); the sandbox is
+  removed after each sample, so every sample is a host's first on the network.
+- kill -> gone: kill -9 of the last host's cnmd (it has a sandbox on ov1) to
+  that sandbox's name no longer answering in ``probe`` (asked every 50 ms) and
+  its FDB entry gone from node1's vxlan0 (read every 50 ms); then restart ->
+  the name back.
+
+Usage (root; docker CLI, serf, etcd, iperf3 on PATH):
+    labs/bench_overlay.py [--hosts 3,10] [--runs 3] [--seconds 5] [--samples 6] [--kills 3]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from libnetwork.labkit import overlay as ov
+from libnetwork.labkit.interrupts import Interrupts
+from libnetwork.labkit.measure import (
+    Row,
+    format_table,
+    have_iperf3,
+    median,
+    run_iperf_client,
+    start_iperf_server,
+)
+from libnetwork.labkit.swarm import form_swarm, manager_count
+from libnetwork.labkit.underlay import MAX_HOSTS
+from libnetwork.labkit.vxlan import HandVxlan
+from libnetwork.testing import ClusterHosts, cluster_hosts
+
+NETWORK = "ov1"
+TIMEOUT = 60.0
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def vxlan_details(netns: str, device: str) -> str:
+    """The VXLAN line of ``ip -d link show``: what the two devices differ in, if anything."""
+    out = ov.run_in(netns, "ip", "-d", "link", "show", device).stdout
+    return next((line.strip() for line in out.splitlines() if line.strip().startswith("vxlan ")), "?")
+
+
+def throughput(hosts: ClusterHosts, nid: str, probe: ov.Sandbox, runs: int, seconds: float) -> list[Row]:
+    last = hosts.names[-1]
+    target = ov.create_sandbox(hosts[last], last, "tput", NETWORK)
+    ov.wait_for(lambda: ov.pings(probe.netns, target.ip, 0.2), timeout=TIMEOUT)
+    hand = HandVxlan(hosts.underlay, ("node1", last)).up()
+    servers: list[subprocess.Popen[str]] = []
+    try:
+        a, b = hand.ends
+        ov.wait_for(lambda: ov.pings(a.netns, b.ip, 0.2), timeout=10)
+        say(f"  cnmd overlay: {probe.name}@node1 {probe.ip} -> {target.name}@{last} {target.ip}; "
+            f"node1 {vxlan_details(ov.overlay_netns(hosts['node1'], nid), 'vxlan0')}")
+        say(f"  hand-built:   {a.sandbox_ns} {a.ip} -> {b.sandbox_ns} {b.ip}; "
+            f"node1 {vxlan_details(os.path.join('/run/netns', a.bridge_ns), 'vx0')}")
+        servers = [start_iperf_server(target.netns), start_iperf_server(b.netns)]
+        overlay: list[float] = []
+        manual: list[float] = []
+        for run in range(1, runs + 1):
+            overlay.append(run_iperf_client(probe.netns, target.ip, seconds))
+            manual.append(run_iperf_client(a.netns, b.ip, seconds))
+            say(f"  run {run}: overlay {overlay[-1] / 1e9:.2f} Gbit/s, hand-built {manual[-1] / 1e9:.2f} Gbit/s")
+        ratio = median(overlay) / median(manual)
+        say(f"  median: overlay {median(overlay) / 1e9:.2f} Gbit/s, hand-built {median(manual) / 1e9:.2f} Gbit/s, "
+            f"ratio {ratio:.3f}x")
+        n = len(hosts.names)
+        return [Row(f"iperf3 TCP {seconds:g} s, cnmd overlay", n, overlay, "Gbit/s",
+                    f"{ratio:.3f}x the hand-built VXLAN"),
+                Row(f"iperf3 TCP {seconds:g} s, hand-built VXLAN", n, manual, "Gbit/s", "(the peer)")]
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
+        hand.down()
+        ov.remove_sandbox(hosts[last], "tput")
+
+
+def connect_to_ping(hosts: ClusterHosts, probe: ov.Sandbox, samples: int) -> Row:
+    others = hosts.names[1:]
+    seconds = []
+    for k in range(samples):
+        node = others[k % len(others)]
+        daemon, name = hosts[node], f"c{k}"
+        result = daemon.cnm("sandbox", "create", "--name", name, "--network", NETWORK, check=False)
+        returned = time.monotonic()
+        if result.returncode != 0:
+            raise RuntimeError(f"[{node}] cnm sandbox create {name}: {result.stderr.strip()}")
+        sbox = ov.inspect_sandbox(daemon, node, name, NETWORK)
+        loop = f"until ping -c1 -q -W0.2 {sbox.ip} >/dev/null 2>&1; do sleep 0.01; done"
+        ov.run_in(probe.netns, "timeout", str(TIMEOUT), "sh", "-c", loop, timeout=TIMEOUT + 5)
+        seconds.append(time.monotonic() - returned)
+        say(f"  {name} on {node} ({sbox.ip}): first ping {seconds[-1] * 1000:.0f} ms after the command returned")
+        if seconds[-1] >= TIMEOUT:
+            raise TimeoutError(f"{name} on {node} never answered {probe.name}")
+        ov.remove_sandbox(daemon, name)
+        time.sleep(0.3)  # the removal reaches the others before the next sample
+    return Row("connect -> first ping", len(hosts.names), seconds, "ms")
+
+
+def kill_to_gone(hosts: ClusterHosts, nid: str, probe: ov.Sandbox, kills: int) -> list[Row]:
+    last = hosts.names[-1]
+    daemon, fdb_ns = hosts[last], ov.overlay_netns(hosts["node1"], nid)
+    victim = ov.create_sandbox(daemon, last, "victim", NETWORK)
+    dns, fdb, back = [], [], []
+    for k in range(1, kills + 1):
+        ov.wait_for(lambda: ov.pings(probe.netns, victim.ip, 0.2), timeout=TIMEOUT)
+        watch = ov.start_dns_watch(probe.netns, victim.name, victim.ip, present=False, timeout=TIMEOUT)
+        killed = time.monotonic()
+        daemon.kill9()
+        fdb.append(ov.wait_for(lambda: victim.mac not in ov.vxlan_fdb(fdb_ns), timeout=TIMEOUT, since=killed))
+        dns.append(ov.finish_dns_watch(watch) - killed)
+        watch = ov.start_dns_watch(probe.netns, victim.name, victim.ip, present=True, timeout=TIMEOUT)
+        restarted = time.monotonic()
+        daemon.spawn()
+        back.append(ov.finish_dns_watch(watch, timeout=TIMEOUT + 10) - restarted)
+        daemon.wait_ready()
+        say(f"  kill {k} of {last}'s cnmd: name gone {dns[-1]:.2f} s, FDB entry gone {fdb[-1]:.2f} s; "
+            f"restart -> name back {back[-1]:.2f} s")
+    n = len(hosts.names)
+    return [Row("kill -9 -> name gone (DNS)", n, dns, "s"), Row("kill -9 -> FDB entry gone", n, fdb, "s"),
+            Row("restart -> name back (DNS)", n, back, "s")]
+
+
+def bench(n: int, args: argparse.Namespace, rows: list[Row], first: bool) -> None:
+    say(f"\n== {n} hosts: underlay, one cnmd each, swarm ({manager_count(n)} managers), {NETWORK}")
+    with cluster_hosts(n, prefix=f"bov{n}-") as hosts:
+        form_swarm(hosts, manager_count(n))
+        nid = ov.create_network(hosts["node1"], NETWORK)
+        probe = ov.create_sandbox(hosts["node1"], "node1", "probe", NETWORK)
+        if first and args.runs:
+            say(f"throughput, node1 (segment A) -> {hosts.names[-1]} (segment B), {args.runs} x {args.seconds:g} s "
+                "each, alternating")
+            rows += throughput(hosts, nid, probe, args.runs, args.seconds)
+        if args.samples:
+            say(f"connect -> ping from probe@node1, {args.samples} samples")
+            rows.append(connect_to_ping(hosts, probe, args.samples))
+        if args.kills:
+            say(f"kill -9 -> gone from node1, {args.kills} samples")
+            rows += kill_to_gone(hosts, nid, probe, args.kills)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--hosts", default="3,10", help="cluster sizes, comma-separated (2..10; default 3,10)")
+    parser.add_argument("--runs", type=int, default=3, help="iperf3 runs per path (0: no throughput)")
+    parser.add_argument("--seconds", type=float, default=5, help="length of one iperf3 run")
+    parser.add_argument("--samples", type=int, default=6, help="connect -> ping samples per size")
+    parser.add_argument("--kills", type=int, default=3, help="kill -9 samples per size")
+    args = parser.parse_args(argv)
+    try:
+        sizes = [int(part) for part in args.hosts.split(",")]
+    except ValueError:
+        parser.error("--hosts takes numbers, e.g. 3,10")
+    if any(not 2 <= n <= MAX_HOSTS for n in sizes):
+        parser.error(f"--hosts: each size 2..{MAX_HOSTS}")
+    if os.geteuid() != 0:
+        print("needs root (it creates network namespaces)", file=sys.stderr)
+        return 1
+    if args.runs and not have_iperf3():
+        print("needs iperf3 (apt-get install -y iperf3), or --runs 0", file=sys.stderr)
+        return 1
+    interrupts = Interrupts()
+    rows: list[Row] = []
+    try:
+        for index, n in enumerate(sizes):
+            bench(n, args, rows, first=index == 0)
+    except KeyboardInterrupt:
+        say("interrupted; everything removed")
+        return 130
+    except (RuntimeError, TimeoutError, subprocess.TimeoutExpired) as error:
+        say(f"failed: {error}; everything removed")
+        return 1
+    finally:
+        interrupts.stopping = True
+    say("\n" + format_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
