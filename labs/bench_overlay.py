@@ -10,12 +10,14 @@ host, a swarm formed with the docker CLI, ``docker network create -d overlay
   between two sandboxes joined by a VXLAN built by hand with ip(8) between
   the same two hosts (libnetwork.labkit.vxlan: the same layout, bridge +
   VXLAN device whose socket is in the host's namespace, MTU 1450).  Both go
-  through the same router.  The runs alternate (overlay, hand-built, ...), so
-  a neighbour's load hits both; the medians and their ratio are printed.
+  through the same router.  The runs alternate (overlay, hand-built,
+  hand-built, overlay, ...), so a neighbour's load hits both; the medians and
+  their ratio are printed.
 - connect -> ping: ``cnm sandbox create --name cK --network ov1`` on another
-  host (each in turn), from the command returning to the first answered ping
-  from ``probe`` (``ping -c1 -W0.2`` in a loop inside it); the sandbox is
-  removed after each sample, so every sample is a host's first on the network.
+  host (each in turn), from the command returning to node1's vxlan0 having
+  the new sandbox's FDB entry (read every 5 ms), and to the first answered
+  ping from ``probe`` (one every 10 ms).  The sandbox is removed after each
+  sample, so every sample is that host's first sandbox on the network.
 - kill -> gone: kill -9 of the last host's cnmd (it has a sandbox on ov1) to
   that sandbox's name no longer answering in ``probe`` (asked every 50 ms) and
   its FDB entry gone from node1's vxlan0 (read every 50 ms); then restart ->
@@ -30,6 +32,7 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 import time
 
 from libnetwork.labkit import overlay as ov
@@ -78,8 +81,12 @@ def throughput(hosts: ClusterHosts, nid: str, probe: ov.Sandbox, runs: int, seco
         overlay: list[float] = []
         manual: list[float] = []
         for run in range(1, runs + 1):
-            overlay.append(run_iperf_client(probe.netns, target.ip, seconds))
-            manual.append(run_iperf_client(a.netns, b.ip, seconds))
+            # each goes first every other run, so a neighbour's load or a warm cache favours neither
+            for first in ((True, False) if run % 2 else (False, True)):
+                if first:
+                    overlay.append(run_iperf_client(probe.netns, target.ip, seconds))
+                else:
+                    manual.append(run_iperf_client(a.netns, b.ip, seconds))
             say(f"  run {run}: overlay {overlay[-1] / 1e9:.2f} Gbit/s, hand-built {manual[-1] / 1e9:.2f} Gbit/s")
         ratio = median(overlay) / median(manual)
         say(f"  median: overlay {median(overlay) / 1e9:.2f} Gbit/s, hand-built {median(manual) / 1e9:.2f} Gbit/s, "
@@ -96,26 +103,46 @@ def throughput(hosts: ClusterHosts, nid: str, probe: ov.Sandbox, runs: int, seco
         ov.remove_sandbox(hosts[last], "tput")
 
 
-def connect_to_ping(hosts: ClusterHosts, probe: ov.Sandbox, samples: int) -> Row:
-    others = hosts.names[1:]
-    seconds = []
+def connect_to_ping(hosts: ClusterHosts, nid: str, probe: ov.Sandbox, samples: int) -> list[Row]:
+    """Per sample: create a sandbox on another host (each in turn), measure, remove it."""
+    others, fdb_ns = hosts.names[1:], ov.overlay_netns(hosts["node1"], nid)
+    programmed, pinged = [], []
     for k in range(samples):
         node = others[k % len(others)]
-        daemon, name = hosts[node], f"c{k}"
-        result = daemon.cnm("sandbox", "create", "--name", name, "--network", NETWORK, check=False)
-        returned = time.monotonic()
-        if result.returncode != 0:
-            raise RuntimeError(f"[{node}] cnm sandbox create {name}: {result.stderr.strip()}")
-        sbox = ov.inspect_sandbox(daemon, node, name, NETWORK)
-        loop = f"until ping -c1 -q -W0.2 {sbox.ip} >/dev/null 2>&1; do sleep 0.01; done"
-        ov.run_in(probe.netns, "timeout", str(TIMEOUT), "sh", "-c", loop, timeout=TIMEOUT + 5)
-        seconds.append(time.monotonic() - returned)
-        say(f"  {name} on {node} ({sbox.ip}): first ping {seconds[-1] * 1000:.0f} ms after the command returned")
-        if seconds[-1] >= TIMEOUT:
-            raise TimeoutError(f"{name} on {node} never answered {probe.name}")
-        ov.remove_sandbox(daemon, name)
-        time.sleep(0.3)  # the removal reaches the others before the next sample
-    return Row("connect -> first ping", len(hosts.names), seconds, "ms")
+        fdb, ping = connect_once(hosts, node, f"c{k}", probe, fdb_ns)
+        programmed.append(fdb)
+        pinged.append(ping)
+    n = len(hosts.names)
+    return [Row("connect -> node1's FDB entry", n, programmed, "ms"),
+            Row("connect -> first ping", n, pinged, "ms")]
+
+
+def connect_once(hosts: ClusterHosts, node: str, name: str, probe: ov.Sandbox, fdb_ns: str) -> tuple[float, float]:
+    """From ``cnm sandbox create`` returning: (until node1's vxlan0 has the sandbox's FDB entry, cnmd's
+    part; until probe's first answered ping, what a user sees: ``ping -c1 -w60 -i0.01``, one every 10 ms,
+    its end stamped by a thread).  The sandbox is removed, and the removal awaited on node1, after."""
+    daemon = hosts[node]
+    result = daemon.cnm("sandbox", "create", "--name", name, "--network", NETWORK, check=False)
+    returned = time.monotonic()
+    if result.returncode != 0:
+        raise RuntimeError(f"[{node}] cnm sandbox create {name}: {result.stderr.strip()}")
+    sbox = ov.inspect_sandbox(daemon, node, name, NETWORK)
+    ping = subprocess.Popen(["nsenter", f"--net={probe.netns}", "ping", "-q", "-c1", f"-w{TIMEOUT:g}", "-i0.01",
+                             sbox.ip], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ended: list[float] = []
+    stamp = threading.Thread(target=lambda: (ping.wait(), ended.append(time.monotonic())))
+    stamp.start()
+    programmed = ov.wait_for(lambda: sbox.mac in ov.vxlan_fdb(fdb_ns), timeout=TIMEOUT, interval=0.005,
+                             since=returned)
+    stamp.join(TIMEOUT + 5)
+    if ping.returncode != 0 or not ended:
+        raise TimeoutError(f"{name} on {node} never answered {probe.name}")
+    pinged = ended[0] - returned
+    say(f"  {name} on {node} ({sbox.ip}), from the command returning: node1's FDB entry "
+        f"{programmed * 1000:.0f} ms, first ping {pinged * 1000:.0f} ms")
+    ov.remove_sandbox(daemon, name)
+    ov.wait_for(lambda: sbox.mac not in ov.vxlan_fdb(fdb_ns), timeout=TIMEOUT)
+    return programmed, pinged
 
 
 def kill_to_gone(hosts: ClusterHosts, nid: str, probe: ov.Sandbox, kills: int) -> list[Row]:
@@ -154,7 +181,7 @@ def bench(n: int, args: argparse.Namespace, rows: list[Row], first: bool) -> Non
             rows += throughput(hosts, nid, probe, args.runs, args.seconds)
         if args.samples:
             say(f"connect -> ping from probe@node1, {args.samples} samples")
-            rows.append(connect_to_ping(hosts, probe, args.samples))
+            rows += connect_to_ping(hosts, nid, probe, args.samples)
         if args.kills:
             say(f"kill -9 -> gone from node1, {args.kills} samples")
             rows += kill_to_gone(hosts, nid, probe, args.kills)
