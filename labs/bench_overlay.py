@@ -130,7 +130,12 @@ def connect_once(hosts: ClusterHosts, node: str, name: str, probe: ov.Sandbox, f
     ping = subprocess.Popen(["nsenter", f"--net={probe.netns}", "ping", "-q", "-c1", f"-w{TIMEOUT:g}", "-i0.01",
                              sbox.ip], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ended: list[float] = []
-    stamp = threading.Thread(target=lambda: (ping.wait(), ended.append(time.monotonic())))
+
+    def wait_ping() -> None:
+        ping.wait()
+        ended.append(time.monotonic())
+
+    stamp = threading.Thread(target=wait_ping)
     stamp.start()
     programmed = ov.wait_for(lambda: sbox.mac in ov.vxlan_fdb(fdb_ns), timeout=TIMEOUT, interval=0.005,
                              since=returned)
