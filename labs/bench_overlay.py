@@ -64,7 +64,7 @@ def vxlan_details(netns: str, device: str) -> str:
     return next((line.strip() for line in out.splitlines() if line.strip().startswith("vxlan ")), "?")
 
 
-def throughput(hosts: ClusterHosts, nid: str, probe: ov.Sandbox, runs: int, seconds: float) -> list[Row]:
+def throughput(hosts: ClusterHosts, nid: str, probe: ov.Sandbox, runs: int, seconds: int) -> list[Row]:
     last = hosts.names[-1]
     target = ov.create_sandbox(hosts[last], last, "tput", NETWORK)
     ov.wait_for(lambda: ov.pings(probe.netns, target.ip, 0.2), timeout=TIMEOUT)
@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--hosts", default="3,10", help="cluster sizes, comma-separated (2..10; default 3,10)")
     parser.add_argument("--runs", type=int, default=3, help="iperf3 runs per path (0: no throughput)")
-    parser.add_argument("--seconds", type=float, default=5, help="length of one iperf3 run")
+    parser.add_argument("--seconds", type=int, default=5, help="length of one iperf3 run (whole seconds, 1 up: "
+                        "iperf3 takes -t 0.5 as 0, which runs forever)")
     parser.add_argument("--samples", type=int, default=6, help="connect -> ping samples per size")
     parser.add_argument("--kills", type=int, default=3, help="kill -9 samples per size")
     args = parser.parse_args(argv)
@@ -206,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--hosts takes numbers, e.g. 3,10")
     if any(not 2 <= n <= MAX_HOSTS for n in sizes):
         parser.error(f"--hosts: each size 2..{MAX_HOSTS}")
+    if args.seconds < 1:
+        parser.error("--seconds: 1 or more")
     if os.geteuid() != 0:
         print("needs root (it creates network namespaces)", file=sys.stderr)
         return 1

@@ -70,13 +70,15 @@ def is_listening(proc_net_tcp: str, port: int) -> bool:
     return False
 
 
-def run_iperf_client(netns: str, server_ip: str, seconds: float, attempts: int = 40) -> float:
+def run_iperf_client(netns: str, server_ip: str, seconds: int, attempts: int = 40) -> float:
     """One TCP run of ``seconds`` from a namespace to a server; bits per second received.
+
+    Whole seconds: iperf3 reads ``-t 0.5`` as 0, which means "until interrupted".
 
     The server may still be finishing the previous run: a run it refuses is
     tried again, every 50 ms.
     """
-    argv = ["nsenter", f"--net={netns}", "iperf3", "-c", server_ip, "-p", str(IPERF_PORT), "-t", f"{seconds:g}",
+    argv = ["nsenter", f"--net={netns}", "iperf3", "-c", server_ip, "-p", str(IPERF_PORT), "-t", str(seconds),
             "-J"]
     last = ""
     for _ in range(attempts):

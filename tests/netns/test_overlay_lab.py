@@ -70,7 +70,7 @@ def test_the_overlay_benchmark_runs_with_tiny_durations():
     needs_cluster_tools()
     if shutil.which("iperf3") is None:
         pytest.skip("needs iperf3")
-    out = run_lab("bench_overlay.py", "--hosts", "2", "--runs", "1", "--seconds", "0.5", "--samples", "2",
+    out = run_lab("bench_overlay.py", "--hosts", "2", "--runs", "1", "--seconds", "1", "--samples", "2",
                   "--kills", "1", timeout=150)
     table = out[out.index("| measure"):]
     for measure in ("cnmd overlay", "hand-built VXLAN", "connect -> first ping", "kill -9 -> name gone",
