@@ -43,19 +43,21 @@ DNS_QUERY = textwrap.dedent("""
 
 # Ask the embedded DNS for a name every interval until an address is among the answers ("present")
 # or not ("absent": NXDOMAIN, other addresses, or no answer in time: a name the resolver does not
-# hold is forwarded to upstreams the lab hosts cannot reach).  Prints the time.monotonic() stamp
-# (one clock for every process of the machine) at which the deciding query was sent.
+# hold is forwarded to upstreams the lab hosts cannot reach, so each query waits `wait` seconds at
+# most: short when awaiting "present", as unanswered queries set the resolution; longer when awaiting
+# "absent", where a slow answer must not pass for none).  Prints the time.monotonic() stamp (one clock
+# for every process of the machine) at which the deciding query was sent.
 DNS_WATCH = textwrap.dedent("""
     import socket, sys, time
     from dnslib import DNSRecord
-    name, ip, mode, interval, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), \\
-        float(sys.argv[5])
+    name, ip, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+    interval, wait, timeout = (float(arg) for arg in sys.argv[4:7])
     print("ready", flush=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         sent = time.monotonic()
         try:
-            reply = DNSRecord.parse(DNSRecord.question(name, "A").send("127.0.0.11", 53, timeout=0.5))
+            reply = DNSRecord.parse(DNSRecord.question(name, "A").send("127.0.0.11", 53, timeout=wait))
             present = ip in [str(rr.rdata) for rr in reply.rr]
         except (OSError, socket.timeout):
             present = False
@@ -176,8 +178,8 @@ def start_dns_watch(netns: str, name: str, ip: str, present: bool, interval: flo
                     timeout: float = 60) -> subprocess.Popen[str]:
     """A process in a sandbox asking the embedded DNS for name until ip is (present) or is not among
     the answers; running (and asking) when this returns.  finish_dns_watch answers when it saw that."""
-    mode = "present" if present else "absent"
-    argv = ["nsenter", f"--net={netns}", sys.executable, "-c", DNS_WATCH, name, ip, mode, str(interval),
+    mode, wait = ("present", 0.1) if present else ("absent", 0.5)
+    argv = ["nsenter", f"--net={netns}", sys.executable, "-c", DNS_WATCH, name, ip, mode, str(interval), str(wait),
             str(timeout)]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
