@@ -68,14 +68,15 @@ def create_everything(hosts: ClusterHosts) -> tuple[str, str, list[ov.Sandbox]]:
 
 
 def draw(hosts: ClusterHosts, sandboxes: list[ov.Sandbox], subnet_vni: str) -> str:
-    lines = [f"overlay {NETWORK} ({subnet_vni}): one L2 segment, carried in VXLAN (UDP 4789) between the "
-             "hosts' underlay addresses"]
+    rows = []
     for sbox in sandboxes:
         host = hosts.underlay.host(sbox.node)
-        lines.append(f"   {sbox.name:<4} {sbox.ip:<11} {sbox.mac}  on {sbox.node:<6} "
-                     f"(segment {host.segment}, VTEP {host.addr})  ==+")
-    lines.append(" " * 62 + "+== br0 + vxlan0 in <exec-root>/overlay/<id> on each host")
-    return "\n".join(lines)
+        rows.append(f"   {sbox.name:<4} {sbox.ip:<11} {sbox.mac}  on {sbox.node:<6} "
+                    f"(segment {host.segment}, VTEP {host.addr:<13})  ==+")
+    joint = len(rows[0]) - 1
+    return "\n".join([f"overlay {NETWORK} ({subnet_vni}): one L2 segment, carried in VXLAN (UDP 4789) between "
+                      "the hosts' underlay addresses", *rows,
+                      " " * joint + "+== br0 + vxlan0 in <exec-root>/overlay/<id> on each host"])
 
 
 def traffic(hosts: ClusterHosts, sandboxes: list[ov.Sandbox]) -> None:
