@@ -137,9 +137,13 @@ def connect_once(hosts: ClusterHosts, node: str, name: str, probe: ov.Sandbox, f
 
     stamp = threading.Thread(target=wait_ping)
     stamp.start()
-    programmed = ov.wait_for(lambda: sbox.mac in ov.vxlan_fdb(fdb_ns), timeout=TIMEOUT, interval=0.005,
-                             since=returned)
-    stamp.join(TIMEOUT + 5)
+    try:
+        programmed = ov.wait_for(lambda: sbox.mac in ov.vxlan_fdb(fdb_ns), timeout=TIMEOUT, interval=0.005,
+                                 since=returned)
+        stamp.join(TIMEOUT + 5)
+    finally:
+        if ping.poll() is None:
+            ping.kill()
     if ping.returncode != 0 or not ended:
         raise TimeoutError(f"{name} on {node} never answered {probe.name}")
     pinged = ended[0] - returned
@@ -157,15 +161,15 @@ def kill_to_gone(hosts: ClusterHosts, nid: str, probe: ov.Sandbox, kills: int) -
     dns, fdb, back = [], [], []
     for k in range(1, kills + 1):
         ov.wait_for(lambda: ov.pings(probe.netns, victim.ip, 0.2), timeout=TIMEOUT)
-        watch = ov.start_dns_watch(probe.netns, victim.name, victim.ip, present=False, timeout=TIMEOUT)
-        killed = time.monotonic()
-        daemon.kill9()
-        fdb.append(ov.wait_for(lambda: victim.mac not in ov.vxlan_fdb(fdb_ns), timeout=TIMEOUT, since=killed))
-        dns.append(ov.finish_dns_watch(watch) - killed)
-        watch = ov.start_dns_watch(probe.netns, victim.name, victim.ip, present=True, timeout=TIMEOUT)
-        restarted = time.monotonic()
-        daemon.spawn()
-        back.append(ov.finish_dns_watch(watch, timeout=TIMEOUT + 10) - restarted)
+        with ov.dns_watch(probe.netns, victim.name, victim.ip, present=False, timeout=TIMEOUT) as watch:
+            killed = time.monotonic()
+            daemon.kill9()
+            fdb.append(ov.wait_for(lambda: victim.mac not in ov.vxlan_fdb(fdb_ns), timeout=TIMEOUT, since=killed))
+            dns.append(ov.finish_dns_watch(watch) - killed)
+        with ov.dns_watch(probe.netns, victim.name, victim.ip, present=True, timeout=TIMEOUT) as watch:
+            restarted = time.monotonic()
+            daemon.spawn()
+            back.append(ov.finish_dns_watch(watch, timeout=TIMEOUT + 10) - restarted)
         daemon.wait_ready()
         say(f"  kill {k} of {last}'s cnmd: name gone {dns[-1]:.2f} s, FDB entry gone {fdb[-1]:.2f} s; "
             f"restart -> name back {back[-1]:.2f} s")

@@ -130,13 +130,13 @@ def show_fdb(hosts: ClusterHosts, nid: str, node: str) -> None:
 def kill_and_back(hosts: ClusterHosts, nid: str, sandboxes: list[ov.Sandbox]) -> None:
     first, victim = sandboxes[0], sandboxes[-1]
     daemon, netns = hosts[victim.node], ov.overlay_netns(hosts[first.node], nid)
-    watch = ov.start_dns_watch(first.netns, victim.name, victim.ip, present=False, timeout=CONVERGE)
-    say(f"\n{BOLD}[host] $ kill -9 {daemon.pid}{PLAIN}   # {victim.node}'s cnmd; {first.name} asks for "
-        f"{victim.name} every 50 ms, node1's vxlan0 FDB is read every 50 ms")
-    killed = time.monotonic()
-    daemon.kill9()
-    fdb_gone = ov.wait_for(lambda: victim.mac not in ov.vxlan_fdb(netns), timeout=CONVERGE, since=killed)
-    dns_gone = ov.finish_dns_watch(watch) - killed
+    with ov.dns_watch(first.netns, victim.name, victim.ip, present=False, timeout=CONVERGE) as watch:
+        say(f"\n{BOLD}[host] $ kill -9 {daemon.pid}{PLAIN}   # {victim.node}'s cnmd; {first.name} asks for "
+            f"{victim.name} every 50 ms, node1's vxlan0 FDB is read every 50 ms")
+        killed = time.monotonic()
+        daemon.kill9()
+        fdb_gone = ov.wait_for(lambda: victim.mac not in ov.vxlan_fdb(netns), timeout=CONVERGE, since=killed)
+        dns_gone = ov.finish_dns_watch(watch) - killed
     say(f"{victim.name} gone from node1: name {dns_gone:.2f} s, FDB entry {fdb_gone:.2f} s after the kill "
         "(Serf's failure detection, then the endpoint table)")
     show_dns(first, victim.name)
@@ -146,10 +146,10 @@ def kill_and_back(hosts: ClusterHosts, nid: str, sandboxes: list[ov.Sandbox]) ->
     show_fdb(hosts, nid, first.node)
 
     say(f"\n{BOLD}[{victim.node}] $ cnmd ...{PLAIN}   # the same data root: the same node, its sandboxes replayed")
-    watch = ov.start_dns_watch(first.netns, victim.name, victim.ip, present=True, timeout=CONVERGE)
-    restarted = time.monotonic()
-    daemon.spawn()
-    dns_back = ov.finish_dns_watch(watch, timeout=CONVERGE + 10) - restarted
+    with ov.dns_watch(first.netns, victim.name, victim.ip, present=True, timeout=CONVERGE) as watch:
+        restarted = time.monotonic()
+        daemon.spawn()
+        dns_back = ov.finish_dns_watch(watch, timeout=CONVERGE + 10) - restarted
     ping_back = ov.wait_for(lambda: ov.pings(first.netns, victim.ip, 0.2), timeout=CONVERGE, since=restarted)
     daemon.wait_ready()
     say(f"{victim.name} back on node1: name {dns_back:.2f} s, ping {ping_back:.2f} s after the restart")

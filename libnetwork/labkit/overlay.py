@@ -13,13 +13,14 @@ changes anything, so a probe can be repeated in a polling loop.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -188,6 +189,18 @@ def start_dns_watch(netns: str, name: str, ip: str, present: bool, interval: flo
         _, err = proc.communicate()
         raise RuntimeError(f"the DNS watch in {netns} did not start: {err.strip()}")
     return proc
+
+
+@contextlib.contextmanager
+def dns_watch(netns: str, name: str, ip: str, present: bool, timeout: float = 60) -> Iterator[subprocess.Popen[str]]:
+    """start_dns_watch, and the watch ended on the way out if it is still asking (an error, Ctrl-C)."""
+    proc = start_dns_watch(netns, name, ip, present, timeout=timeout)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def finish_dns_watch(proc: subprocess.Popen[str], timeout: float = 90) -> float:
