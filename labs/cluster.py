@@ -25,58 +25,32 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import signal
 import subprocess
 import sys
 import time
-from types import FrameType
 
+from libnetwork.labkit.interrupts import Interrupts
+from libnetwork.labkit.narrate import BOLD, PLAIN, docker_step, say
 from libnetwork.labkit.swarm import (
-    CLUSTER_PORT,
     find_node,
     list_nodes,
     manager_count,
-    roles,
     wait_node_reachability,
     wait_node_state,
 )
+from libnetwork.labkit.swarm import form_swarm as labkit_form_swarm
 from libnetwork.labkit.underlay import MAX_HOSTS
-from libnetwork.testing import ClusterHosts, Daemon, cluster_hosts
+from libnetwork.testing import ClusterHosts, cluster_hosts
 
 PREFIX = "clab-"
-BOLD, PLAIN = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("", "")
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
-
-
-def step(node: str, daemon: Daemon, *argv: str, shown: tuple[str, ...] | None = None) -> str:
-    """Run one docker command against a host's daemon, printed as a user would type it; its stdout."""
-    say(f"\n{BOLD}[{node}] $ docker {shlex.join(shown or argv)}{PLAIN}")
-    started = time.monotonic()
-    result = daemon.docker(*argv, check=False, timeout=120)
-    took = time.monotonic() - started
-    for text in (result.stdout, result.stderr):
-        if text.strip():
-            say(text.rstrip())
-    say(f"  ({took:.2f} s)" if result.returncode == 0 else f"  (exit {result.returncode}, {took:.2f} s)")
-    if result.returncode != 0:
-        raise RuntimeError(f"docker {argv[0]} {argv[1] if len(argv) > 1 else ''} failed on {node}")
-    return result.stdout.strip()
+step = docker_step
 
 
 def form_swarm(hosts: ClusterHosts) -> list[str]:
-    """init on node1, the others join by role; the roles, node1 first."""
-    plan = roles(len(hosts.names), manager_count(len(hosts.names)))
-    manager = f"{hosts.ip('node1')}:{CLUSTER_PORT}"
-    node1 = hosts["node1"]
-    step("node1", node1, "swarm", "init", "--advertise-addr", hosts.ip("node1"))
-    tokens = {role: step("node1", node1, "swarm", "join-token", "-q", role) for role in ("worker", "manager")}
-    for name, role in zip(hosts.names[1:], plan[1:], strict=True):
-        step(name, hosts[name], "swarm", "join", "--token", tokens[role], "--advertise-addr", hosts.ip(name), manager)
-    step("node1", node1, "node", "ls")
+    """init on node1, the others join by role, then node ls; the roles, node1 first."""
+    plan = labkit_form_swarm(hosts, manager_count(len(hosts.names)), step)
+    step("node1", hosts["node1"], "node", "ls")
     return plan
 
 
@@ -126,23 +100,6 @@ def show_logs(hosts: ClusterHosts, lines: int = 8) -> None:
         tail = [line for line in hosts[name].log().splitlines() if "level=debug" not in line][-lines:]
         say(f"\n--- {name}: last {len(tail)} lines of cnmd's log")
         say("\n".join(tail))
-
-
-class Interrupts:
-    """The first SIGINT/SIGTERM/SIGHUP stops the run (KeyboardInterrupt, so every finally runs); later
-    ones are refused, so a second impatient Ctrl-C cannot cut the teardown short."""
-
-    def __init__(self) -> None:
-        self.stopping = False
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.stopping:
-            say("tearing down, please wait")
-            return
-        self.stopping = True
-        raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,12 +14,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from libnetwork import unixhttp
 
+if TYPE_CHECKING:
+    from libnetwork.testing import ClusterHosts, Daemon
+
 CLUSTER_PORT = 2377
 POLL_INTERVAL = 0.02
+
+
+class DockerStep(Protocol):
+    def __call__(self, node: str, daemon: Daemon, *argv: str) -> str: ...
 
 
 class SwarmWaitTimeout(TimeoutError):
@@ -114,3 +121,30 @@ def roles(n: int, managers: int) -> list[str]:
     if not 1 <= managers <= n:
         raise ValueError(f"managers must be 1..{n}")
     return ["manager"] * managers + ["worker"] * (n - managers)
+
+
+def form_swarm(hosts: ClusterHosts, managers: int, run: DockerStep | None = None) -> list[str]:
+    """``swarm init`` on node1, the others ``swarm join`` by role (roles()), with the docker CLI.
+
+    ``run(node, daemon, *argv)`` runs one docker command and answers its stdout;
+    the labs pass one that prints as it goes, the default is quiet.  Answers the
+    roles, node1 first.
+    """
+    step = run or quiet_docker
+    plan = roles(len(hosts.names), managers)
+    manager = f"{hosts.ip('node1')}:{CLUSTER_PORT}"
+    node1 = hosts["node1"]
+    step("node1", node1, "swarm", "init", "--advertise-addr", hosts.ip("node1"))
+    wanted = set(plan[1:])
+    tokens = {role: step("node1", node1, "swarm", "join-token", "-q", role) for role in sorted(wanted)}
+    for name, role in zip(hosts.names[1:], plan[1:], strict=True):
+        step(name, hosts[name], "swarm", "join", "--token", tokens[role], "--advertise-addr", hosts.ip(name), manager)
+    return plan
+
+
+def quiet_docker(node: str, daemon: Daemon, *argv: str) -> str:
+    """One docker command against a host's daemon; its stdout, RuntimeError with its stderr on a failure."""
+    result = daemon.docker(*argv, check=False, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"[{node}] docker {' '.join(argv[:2])}: {result.stderr.strip()}")
+    return str(result.stdout).strip()
