@@ -39,7 +39,7 @@ import aetcd
 from aetcd import rpc, watcher
 
 from libnetwork.cluster.ca import MANAGER_SERVER_NAME
-from libnetwork.cluster.serfagent import die_with_parent
+from libnetwork.cluster.children import cmdline, die_with_parent, is_alive, log_tail, read_pid, send_signal, wait_exit
 from libnetwork.errors import Conflict, NotFound, Unavailable
 
 log = logging.getLogger("cnmd")
@@ -240,7 +240,7 @@ class EtcdMember:
         argv = render_argv(self.config, existing=self.has_data)
         if self.is_running():
             assert self._pid is not None
-            if self._process is not None or _significant(_cmdline(self._pid)) == _significant(argv):
+            if self._process is not None or _significant(cmdline(self._pid)) == _significant(argv):
                 await self._wait_ready(timeout)
                 return
             await self._stop(5.0)  # a previous run's member with other settings
@@ -276,7 +276,7 @@ class EtcdMember:
             self.last_exit = self._process.returncode
             self._process = None
             self._pid = None
-        pid = self._pid if self._pid is not None else _read_pid(self.pid_path)
+        pid = self._pid if self._pid is not None else read_pid(self.pid_path)
         if pid is not None and _is_our_member(pid, self.config):
             self._pid = pid
             return True
@@ -300,8 +300,8 @@ class EtcdMember:
             assert self._pid is not None
             pid = self._pid
             for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-                _signal(pid, sig)
-                if await self._wait_exit(pid, wait):
+                send_signal(pid, sig)
+                if await wait_exit(self._process, pid, wait):
                     break
             else:
                 raise EtcdError(f"etcd member {pid} survived SIGKILL")
@@ -387,7 +387,7 @@ class EtcdMember:
         try:
             while True:
                 if not self.is_running():
-                    raise EtcdError(f"etcd member {self.config.name} exited: {self._log_tail()}")
+                    raise EtcdError(f"etcd member {self.config.name} exited: {log_tail(self.log_path)}")
                 try:
                     await client.connect()
                     # Without the require-leader metadata: whether it serves at all is worth knowing too.
@@ -402,30 +402,12 @@ class EtcdMember:
                         raise _ServingWithoutLeader(f"etcd member {self.config.name} has no leader "
                                                     f"after {timeout:.0f}s")
                     raise EtcdError(f"etcd member {self.config.name} not answering after {timeout:.0f}s: "
-                                    f"{self._log_tail()}")
+                                    f"{log_tail(self.log_path)}")
                 await asyncio.sleep(0.1)
         finally:
             await client.close()
 
-    async def _wait_exit(self, pid: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process is not None:
-                if self._process.poll() is not None:
-                    return True
-            elif not _is_alive(pid):
-                return True
-            await asyncio.sleep(0.05)
-        return False
 
-    def _log_tail(self) -> str:
-        try:
-            with open(self.log_path, "rb") as log_file:
-                log_file.seek(0, os.SEEK_END)
-                log_file.seek(max(0, log_file.tell() - 800))
-                return log_file.read().decode(errors="replace").strip()
-        except OSError:
-            return "(no log)"
 
 
 class _ServingWithoutLeader(EtcdError):
@@ -604,38 +586,19 @@ def _write(path: str, text: str) -> None:
         out.write(text)
 
 
-def _read_pid(path: str) -> int | None:
-    try:
-        with open(path) as source:
-            return int(source.read().strip() or 0) or None
-    except (OSError, ValueError):
-        return None
 
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            return cmdline.read().decode(errors="replace").split("\0")[:-1]
-    except OSError:
-        return []
+
+
 
 
 def _is_our_member(pid: int, config: EtcdConfig) -> bool:
     """The pid is a live etcd on this data dir (not a reused pid)."""
-    argv = _cmdline(pid) if _is_alive(pid) else []
+    argv = cmdline(pid) if is_alive(pid) else []
     return (bool(argv) and os.path.basename(argv[0]) == os.path.basename(config.etcd_binary)
             and f"--data-dir={config.data_dir}" in argv)
 
 
-def _is_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            # The state follows the parenthesised command name; a zombie has already exited.
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return False
 
 
-def _signal(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
+

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ctypes
 import json
 import os
 import signal
@@ -29,6 +28,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from libnetwork.cluster.children import cmdline, die_with_parent, is_alive, log_tail, read_pid, send_signal, wait_exit
 from libnetwork.cluster.serf import SerfClient, SerfError
 
 # Serf refuses limits above 9 KiB, but memberlist gossips a message only if it fits one UDP packet (1400 bytes in
@@ -37,7 +37,6 @@ from libnetwork.cluster.serf import SerfClient, SerfError
 # 0.2s, 1345 do not; 2000 took 39s.  The default keeps the agent from accepting what it cannot gossip.
 DEFAULT_EVENT_LIMIT = 1280
 _RPC_HOST = "127.0.0.1"
-_PR_SET_PDEATHSIG = 1
 _KEY_SIZES = (16, 24, 32)  # AES-128/192/256, what memberlist's keyring takes
 
 
@@ -148,7 +147,7 @@ class SerfAgent:
         text = json.dumps(render_config(self.config, keyring, self.snapshot_path), indent=2, sort_keys=True)
         if self.is_running():
             assert self._pid is not None
-            same = _read(self.config_path) == text and _cmdline(self._pid) == self._agent_argv()
+            same = _read(self.config_path) == text and cmdline(self._pid) == self._agent_argv()
             if self._process is None and not same:
                 await self.stop()  # a previous run's agent with other settings
             else:
@@ -186,7 +185,7 @@ class SerfAgent:
                 return True
             self._process = None
             self._pid = None
-        pid = self._pid if self._pid is not None else _read_pid(self.pid_path)
+        pid = self._pid if self._pid is not None else read_pid(self.pid_path)
         if pid is not None and _is_our_agent(pid, self.config_path):
             self._pid = pid
             return True
@@ -201,8 +200,8 @@ class SerfAgent:
             pid = self._pid
             first = signal.SIGINT if leave else signal.SIGTERM
             for sig, wait in ((first, timeout), (signal.SIGKILL, 5.0)):
-                _signal(pid, sig)
-                if await self._wait_exit(pid, wait):
+                send_signal(pid, sig)
+                if await wait_exit(self._process, pid, wait):
                     break
             else:
                 raise SerfAgentError(f"serf agent {pid} survived SIGKILL")
@@ -223,7 +222,7 @@ class SerfAgent:
         deadline = time.monotonic() + timeout
         while True:
             if not self.is_running():
-                raise SerfAgentError(f"serf agent for {self.config.node_name} exited: {self._log_tail()}")
+                raise SerfAgentError(f"serf agent for {self.config.node_name} exited: {log_tail(self.log_path)}")
             try:
                 client = await self.connect(timeout=1.0)
             except SerfError as err:
@@ -234,32 +233,9 @@ class SerfAgent:
             await client.close()
             return
 
-    async def _wait_exit(self, pid: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process is not None:
-                if self._process.poll() is not None:
-                    return True
-            elif not _is_alive(pid):
-                return True
-            await asyncio.sleep(0.05)
-        return False
-
-    def _log_tail(self) -> str:
-        try:
-            with open(self.log_path, "rb") as log_file:
-                log_file.seek(0, os.SEEK_END)
-                log_file.seek(max(0, log_file.tell() - 800))
-                return log_file.read().decode(errors="replace").strip()
-        except OSError:
-            return "(no log)"
 
 
-def die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG survives exec)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-        os._exit(127)
+
 
 
 def _write_private(path: str, text: str) -> None:
@@ -277,40 +253,19 @@ def _read(path: str) -> str | None:
         return None
 
 
-def _read_pid(path: str) -> int | None:
-    text = _read(path)
-    try:
-        return int(text) if text else None
-    except ValueError:
-        return None
 
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            return cmdline.read().decode(errors="replace").split("\0")[:-1]
-    except OSError:
-        return []
+
+
 
 
 def _is_our_agent(pid: int, config_path: str) -> bool:
     """The pid is a live ``serf agent`` with this config file (not a reused pid)."""
-    argv = _cmdline(pid) if _is_alive(pid) else []
+    argv = cmdline(pid) if is_alive(pid) else []
     return (len(argv) >= 3 and os.path.basename(argv[0]) == "serf" and argv[1] == "agent"
             and f"-config-file={config_path}" in argv)
 
 
-def _is_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            # The state follows the parenthesised command name; a zombie has already exited.
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return False
 
 
-def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
+
