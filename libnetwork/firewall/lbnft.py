@@ -1,0 +1,169 @@
+"""The nftables load balancer: service VIPs spread over backends by ``numgen``, in ``inet cnm-lb``.
+
+Each call is one JSON batch (one kernel transaction).  The layout of every
+service (which backend sits at which index) is kept here, learnt from the
+kernel once at ``setup`` and after each ``reconcile``: a change then costs a
+few element commands computed without reading the table back, so adding or
+removing one backend stays flat however many there are.  This object is the
+only writer of its table; ``reconcile`` repairs anyone else's edits.
+
+IPVS is what dockerd uses for this; many kernels (this project's CI's
+among them) lack it, and kube-proxy moved to nftables for the same job, so
+this is the one path (``ipvs_available`` only reports, for the logs).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+
+from . import lbjson, lbplan, nftctx
+from .api import FirewallError, FirewallUnavailable, IPAddress
+from .lbapi import Backend, LbRuleset, ServiceVip, VipConflict, check_backends
+
+log = logging.getLogger(__name__)
+
+ServiceKey = tuple[IPAddress, str, int]
+
+
+def ipvs_available() -> bool:
+    """Whether this kernel has IPVS loaded (it is never used: see the module's docstring)."""
+    return os.path.exists("/proc/net/ip_vs")
+
+
+class NftLoadBalancer:
+    name = "nftables"
+
+    def __init__(self, netns: str | None = None):
+        """``netns``: the path of the namespace whose traffic is balanced (None: this process's own)."""
+        self._nft = nftctx.open_context(netns)
+        self._services: dict[ServiceKey, tuple[ServiceVip, list[Backend]]] = {}
+        self._interfaces: set[str] = set()
+
+    def _run(self, commands: list[dict], operation: str) -> None:
+        nftctx.run(self._nft, commands, operation)
+
+    # -- table ---------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        try:
+            nftctx.run_text(self._nft, lbjson.setup_text(), "lb_setup")
+            self._run(lbjson.setup_batch(), "lb_setup")
+        except FirewallError as err:
+            raise FirewallUnavailable(f"cannot set up the load balancer's nftables table: {err.message}") from None
+        self._load()
+
+    def _load(self) -> lbjson.LiveTable:
+        live = lbjson.parse_live(nftctx.list_table(self._nft, lbjson.FAMILY, lbjson.TABLE))
+        self._services = {key: (s.vip, s.dense() or []) for key, s in live.services.items()}
+        self._interfaces = set(live.interfaces)
+        return live
+
+    def cleanup(self) -> None:
+        if nftctx.list_table(self._nft, lbjson.FAMILY, lbjson.TABLE):
+            self._run(lbjson.cleanup_batch(), "lb_cleanup")
+        self._services.clear()
+        self._interfaces.clear()
+
+    def close(self) -> None:
+        self._nft.close()
+
+    # -- interfaces ----------------------------------------------------------------------
+
+    def add_interface(self, ifname: str) -> None:
+        if ifname not in self._interfaces:
+            self._run(lbjson.interface_commands("add", ifname), "lb_add_interface")
+            self._interfaces.add(ifname)
+
+    def remove_interface(self, ifname: str) -> None:
+        if ifname in self._interfaces:
+            self._run(lbjson.interface_commands("delete", ifname), "lb_remove_interface")
+            self._interfaces.discard(ifname)
+
+    # -- services ------------------------------------------------------------------------
+
+    def _current(self, vip: ServiceVip) -> list[Backend] | None:
+        found = self._services.get(vip.key)
+        if found is None:
+            return None
+        if found[0] != vip:
+            raise VipConflict(f"{vip.vip} {vip.protocol}/{vip.port} already belongs to service {found[0].service_id}")
+        return found[1]
+
+    def _change(self, vip: ServiceVip, wanted: Iterable[Backend], operation: str) -> None:
+        old = self._current(vip)
+        new = lbplan.layout(old or [], check_backends(vip, wanted))
+        if old == new:
+            return
+        self._run(lbjson.service_commands(vip, old, new), operation)
+        self._services[vip.key] = (vip, new)
+
+    def ensure_service(self, vip: ServiceVip, backends: Iterable[Backend]) -> None:
+        self._change(vip, backends, "lb_ensure_service")
+
+    def add_backend(self, vip: ServiceVip, backend: Backend) -> None:
+        current = self._current(vip) or []
+        if backend not in current or vip.key not in self._services:
+            self._change(vip, [*current, backend], "lb_add_backend")
+
+    def remove_backend(self, vip: ServiceVip, backend: Backend) -> None:
+        current = self._current(vip)
+        if current is not None and backend in current:
+            self._change(vip, [b for b in current if b != backend], "lb_remove_backend")
+
+    def remove_service(self, vip: ServiceVip) -> None:
+        current = self._current(vip)
+        if current is None:
+            return
+        self._run(lbjson.removal_commands(vip, range(len(current))), "lb_remove_service")
+        del self._services[vip.key]
+
+    def backends(self, vip: ServiceVip) -> tuple[Backend, ...]:
+        """The backends in index order (what the kernel has, as far as this object knows)."""
+        return tuple(self._current(vip) or ())
+
+    # -- reconciliation ----------------------------------------------------------------------
+
+    def reconcile(self, desired: LbRuleset) -> int:
+        """Read the table once, then one transaction that makes it ``desired``."""
+        nftctx.run_text(self._nft, lbjson.setup_text(), "lb_setup")
+        self._run(lbjson.setup_batch(), "lb_setup")
+        live = lbjson.parse_live(nftctx.list_table(self._nft, lbjson.FAMILY, lbjson.TABLE))
+        commands: list[dict] = list(live.strays)
+        changed = 0
+        wanted = {s.vip.key: s for s in desired.services}
+        for key, service in live.services.items():
+            if key not in wanted or wanted[key].vip != service.vip:
+                commands += lbjson.removal_commands(service.vip, service.slots, service.chain)
+                changed += 1
+        for key, want in wanted.items():
+            service = live.services.get(key)
+            new_backends = check_backends(want.vip, want.backends)
+            if service is not None and service.vip == want.vip:
+                old = service.dense()
+                if old is None:  # holes in the indices: this service's elements afresh
+                    commands += lbjson.slot_deletions(service.vip, service.slots)
+                    old = []
+                new = lbplan.layout(old, new_backends)
+                changed += old != new
+                commands += lbjson.service_commands(want.vip, old, new, rewrite_rule=True)
+            else:
+                # (a chain left without its dispatch element is simply reused: adding a chain is idempotent)
+                commands += lbjson.service_commands(want.vip, None, lbplan.layout([], new_backends))
+                changed += 1
+        kept = {lbjson.chain_name(s.vip) for s in desired.services}
+        removed = {s.chain for s in live.services.values()} - kept
+        for chain in sorted(live.chains - kept - removed):
+            commands += lbjson.chain_deletion(chain)
+        for ifname in sorted(live.interfaces - set(desired.interfaces)):
+            commands += lbjson.interface_commands("delete", ifname)
+            changed += 1
+        for ifname in sorted(set(desired.interfaces) - live.interfaces):
+            commands += lbjson.interface_commands("add", ifname)
+            changed += 1
+        self._run(commands, "lb_reconcile")
+        self._load()
+        if changed:
+            log.info("load balancer reconciled", extra={"changed": changed})
+        return changed
