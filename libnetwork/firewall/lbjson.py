@@ -42,7 +42,7 @@ from typing import Any
 
 from . import lbplan
 from .api import IPAddress
-from .lbapi import Backend, ServiceVip
+from .lbapi import Backend, LbRuleset, ServiceVip, check_backends
 from .nftjson import concat, match, meta, payload, ref
 
 TABLE = "cnm-lb"
@@ -280,3 +280,45 @@ def parse_live(listing: dict) -> LiveTable:
             else:
                 service.slots[int(index)] = Backend(ipaddress.ip_address(address), int(backend_port))
     return live
+
+
+def reconcile_commands(live: LiveTable, desired: LbRuleset) -> tuple[list[dict], int]:
+    """One transaction from ``live`` to ``desired``, and how many services and interfaces it changes.
+
+    Surviving backends keep their indices (no needless churn); every desired
+    service's rule is rewritten (its N may have been edited); services,
+    chains and elements that nothing desires go.
+    """
+    commands: list[dict] = list(live.strays)
+    changed = 0
+    wanted = {s.vip.key: s for s in desired.services}
+    for key, service in live.services.items():
+        if key not in wanted or wanted[key].vip != service.vip:
+            commands += removal_commands(service.vip, service.slots, service.chain)
+            changed += 1
+    for key, want in wanted.items():
+        found = live.services.get(key)
+        new_backends = check_backends(want.vip, want.backends)
+        if found is not None and found.vip == want.vip:
+            old = found.dense()
+            if old is None:  # holes in the indices: this service's elements afresh
+                commands += slot_deletions(found.vip, found.slots)
+                old = []
+            new = lbplan.layout(old, new_backends)
+            changed += old != new
+            commands += service_commands(want.vip, old, new, rewrite_rule=True)
+        else:
+            # A chain left without its dispatch element is reused: adding a chain is idempotent.
+            commands += service_commands(want.vip, None, lbplan.layout([], new_backends))
+            changed += 1
+    kept = {chain_name(s.vip) for s in desired.services}
+    removed = {s.chain for s in live.services.values()} - kept
+    for chain in sorted(live.chains - kept - removed):
+        commands += chain_deletion(chain)
+    for ifname in sorted(live.interfaces - set(desired.interfaces)):
+        commands += interface_commands("delete", ifname)
+        changed += 1
+    for ifname in sorted(set(desired.interfaces) - live.interfaces):
+        commands += interface_commands("add", ifname)
+        changed += 1
+    return commands, changed

@@ -47,12 +47,16 @@ class NftLoadBalancer:
     # -- table ---------------------------------------------------------------------------
 
     def setup(self) -> None:
+        self._setup_table()
+        self._load()
+
+    def _setup_table(self) -> None:
+        # Two transactions, both idempotent: the text one declares what JSON cannot (lbjson).
         try:
             nftctx.run_text(self._nft, lbjson.setup_text(), "lb_setup")
             self._run(lbjson.setup_batch(), "lb_setup")
         except FirewallError as err:
             raise FirewallUnavailable(f"cannot set up the load balancer's nftables table: {err.message}") from None
-        self._load()
 
     def _load(self) -> lbjson.LiveTable:
         live = lbjson.parse_live(nftctx.list_table(self._nft, lbjson.FAMILY, lbjson.TABLE))
@@ -126,42 +130,10 @@ class NftLoadBalancer:
     # -- reconciliation ----------------------------------------------------------------------
 
     def reconcile(self, desired: LbRuleset) -> int:
-        """Read the table once, then one transaction that makes it ``desired``."""
-        nftctx.run_text(self._nft, lbjson.setup_text(), "lb_setup")
-        self._run(lbjson.setup_batch(), "lb_setup")
-        live = lbjson.parse_live(nftctx.list_table(self._nft, lbjson.FAMILY, lbjson.TABLE))
-        commands: list[dict] = list(live.strays)
-        changed = 0
-        wanted = {s.vip.key: s for s in desired.services}
-        for key, service in live.services.items():
-            if key not in wanted or wanted[key].vip != service.vip:
-                commands += lbjson.removal_commands(service.vip, service.slots, service.chain)
-                changed += 1
-        for key, want in wanted.items():
-            service = live.services.get(key)
-            new_backends = check_backends(want.vip, want.backends)
-            if service is not None and service.vip == want.vip:
-                old = service.dense()
-                if old is None:  # holes in the indices: this service's elements afresh
-                    commands += lbjson.slot_deletions(service.vip, service.slots)
-                    old = []
-                new = lbplan.layout(old, new_backends)
-                changed += old != new
-                commands += lbjson.service_commands(want.vip, old, new, rewrite_rule=True)
-            else:
-                # (a chain left without its dispatch element is simply reused: adding a chain is idempotent)
-                commands += lbjson.service_commands(want.vip, None, lbplan.layout([], new_backends))
-                changed += 1
-        kept = {lbjson.chain_name(s.vip) for s in desired.services}
-        removed = {s.chain for s in live.services.values()} - kept
-        for chain in sorted(live.chains - kept - removed):
-            commands += lbjson.chain_deletion(chain)
-        for ifname in sorted(live.interfaces - set(desired.interfaces)):
-            commands += lbjson.interface_commands("delete", ifname)
-            changed += 1
-        for ifname in sorted(set(desired.interfaces) - live.interfaces):
-            commands += lbjson.interface_commands("add", ifname)
-            changed += 1
+        """The table set up (as ``setup``), read once, then one transaction that makes it ``desired``."""
+        self._setup_table()
+        live = self._load()
+        commands, changed = lbjson.reconcile_commands(live, desired)
         self._run(commands, "lb_reconcile")
         self._load()
         if changed:
