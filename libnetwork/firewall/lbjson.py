@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,21 +177,20 @@ def service_rule(vip: ServiceVip, count: int) -> list[dict]:
                                                                                           vip.protocol))}}}}]
 
 
-def service_commands(vip: ServiceVip, old: Sequence[Backend] | None, new: Sequence[Backend],
+def service_commands(vip: ServiceVip, delta: lbplan.Delta, new_service: bool = False,
                      rewrite_rule: bool = False) -> list[dict]:
-    """From ``old`` (None: the service is not there) to the dense layout ``new``, in one transaction."""
+    """One service's change (``delta``; ``new_service``: its chain and dispatch element too)."""
     chain = chain_name(vip)
     commands: list[dict] = []
-    if old is None:
+    if new_service:
         commands.append({"add": {"chain": _obj(name=chain)}})
-    deleted, added = lbplan.changes(old or (), new)
     name = backend_map(vip.vip.version, vip.protocol)
-    commands += _elements("delete", name, [_slot_key(vip, i) for i in deleted])
-    commands += _elements("add", name, [[_slot_key(vip, i), _backend_value(b)] for i, b in added])
-    if old is None or rewrite_rule or len(old) != len(new):
+    commands += _elements("delete", name, [_slot_key(vip, i) for i in delta.deleted])
+    commands += _elements("add", name, [[_slot_key(vip, i), _backend_value(b)] for i, b in delta.added])
+    if new_service or rewrite_rule or delta.before != delta.after:
         commands.append({"flush": {"chain": _obj(name=chain)}})
-        commands.append({"add": {"rule": _obj(chain=chain, expr=service_rule(vip, len(new)))}})
-    if old is None:
+        commands.append({"add": {"rule": _obj(chain=chain, expr=service_rule(vip, delta.after))}})
+    if new_service:
         # Last: the chain is complete before any packet can be dispatched to it.
         commands += _elements("add", dispatch_map(vip.vip.version),
                               [[_dispatch_key(vip), {"goto": {"target": chain}}]])
@@ -304,12 +303,12 @@ def reconcile_commands(live: LiveTable, desired: LbRuleset) -> tuple[list[dict],
             if old is None:  # holes in the indices: this service's elements afresh
                 commands += slot_deletions(found.vip, found.slots)
                 old = []
-            new = lbplan.layout(old, new_backends)
-            changed += old != new
-            commands += service_commands(want.vip, old, new, rewrite_rule=True)
+            delta = lbplan.Slots(old).plan_assign(new_backends)
+            changed += bool(delta.deleted or delta.added)
+            commands += service_commands(want.vip, delta, rewrite_rule=True)
         else:
             # A chain left without its dispatch element is reused: adding a chain is idempotent.
-            commands += service_commands(want.vip, None, lbplan.layout([], new_backends))
+            commands += service_commands(want.vip, lbplan.Slots().plan_assign(new_backends), new_service=True)
             changed += 1
     kept = {chain_name(s.vip) for s in desired.services}
     removed = {s.chain for s in live.services.values()} - kept

@@ -38,7 +38,7 @@ class NftLoadBalancer:
     def __init__(self, netns: str | None = None):
         """``netns``: the path of the namespace whose traffic is balanced (None: this process's own)."""
         self._nft = nftctx.open_context(netns)
-        self._services: dict[ServiceKey, tuple[ServiceVip, list[Backend]]] = {}
+        self._services: dict[ServiceKey, tuple[ServiceVip, lbplan.Slots]] = {}
         self._interfaces: set[str] = set()
 
     def _run(self, commands: list[dict], operation: str) -> None:
@@ -60,7 +60,7 @@ class NftLoadBalancer:
 
     def _load(self) -> lbjson.LiveTable:
         live = lbjson.parse_live(nftctx.list_table(self._nft, lbjson.FAMILY, lbjson.TABLE))
-        self._services = {key: (s.vip, s.dense() or []) for key, s in live.services.items()}
+        self._services = {key: (s.vip, lbplan.Slots(s.dense() or [])) for key, s in live.services.items()}
         self._interfaces = set(live.interfaces)
         return live
 
@@ -87,7 +87,7 @@ class NftLoadBalancer:
 
     # -- services ------------------------------------------------------------------------
 
-    def _current(self, vip: ServiceVip) -> list[Backend] | None:
+    def _current(self, vip: ServiceVip) -> lbplan.Slots | None:
         found = self._services.get(vip.key)
         if found is None:
             return None
@@ -95,37 +95,42 @@ class NftLoadBalancer:
             raise VipConflict(f"{vip.vip} {vip.protocol}/{vip.port} already belongs to service {found[0].service_id}")
         return found[1]
 
-    def _change(self, vip: ServiceVip, wanted: Iterable[Backend], operation: str) -> None:
-        old = self._current(vip)
-        new = lbplan.layout(old or [], check_backends(vip, wanted))
-        if old == new:
+    def _apply(self, vip: ServiceVip, slots: lbplan.Slots | None, delta: lbplan.Delta, operation: str) -> None:
+        """One transaction; the layout kept here changes only once the kernel has taken it."""
+        if slots is not None and not (delta.deleted or delta.added):
             return
-        self._run(lbjson.service_commands(vip, old, new), operation)
-        self._services[vip.key] = (vip, new)
+        self._run(lbjson.service_commands(vip, delta, new_service=slots is None), operation)
+        if slots is None:
+            slots = lbplan.Slots()
+            self._services[vip.key] = (vip, slots)
+        slots.apply(delta)
 
     def ensure_service(self, vip: ServiceVip, backends: Iterable[Backend]) -> None:
-        self._change(vip, backends, "lb_ensure_service")
+        slots = self._current(vip)
+        delta = (slots or lbplan.Slots()).plan_assign(check_backends(vip, backends))
+        self._apply(vip, slots, delta, "lb_ensure_service")
 
     def add_backend(self, vip: ServiceVip, backend: Backend) -> None:
-        current = self._current(vip) or []
-        if backend not in current or vip.key not in self._services:
-            self._change(vip, [*current, backend], "lb_add_backend")
+        slots = self._current(vip)
+        check_backends(vip, [backend])
+        self._apply(vip, slots, (slots or lbplan.Slots()).plan_add(backend), "lb_add_backend")
 
     def remove_backend(self, vip: ServiceVip, backend: Backend) -> None:
-        current = self._current(vip)
-        if current is not None and backend in current:
-            self._change(vip, [b for b in current if b != backend], "lb_remove_backend")
+        slots = self._current(vip)
+        if slots is not None:
+            self._apply(vip, slots, slots.plan_remove(backend), "lb_remove_backend")
 
     def remove_service(self, vip: ServiceVip) -> None:
-        current = self._current(vip)
-        if current is None:
+        slots = self._current(vip)
+        if slots is None:
             return
-        self._run(lbjson.removal_commands(vip, range(len(current))), "lb_remove_service")
+        self._run(lbjson.removal_commands(vip, range(len(slots))), "lb_remove_service")
         del self._services[vip.key]
 
     def backends(self, vip: ServiceVip) -> tuple[Backend, ...]:
         """The backends in index order (what the kernel has, as far as this object knows)."""
-        return tuple(self._current(vip) or ())
+        slots = self._current(vip)
+        return tuple(slots.order) if slots else ()
 
     # -- reconciliation ----------------------------------------------------------------------
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -143,3 +146,11 @@ def test_cleanup_removes_the_table(topo):
     balancer.cleanup()
     balancer.close()
     assert "cnm-lb" not in run_in(topo.node_path, "nft", "list", "tables").stdout
+
+
+def test_benchmark_runs():
+    """labs/bench_service_lb.py keeps working (tiny sizes and one-second traffic)."""
+    bench = os.path.join(os.path.dirname(__file__), "..", "..", "labs", "bench_service_lb.py")
+    out = subprocess.run([sys.executable, bench, "--sizes", "10,100", "--samples", "3", "--seconds", "1"],
+                         check=True, capture_output=True, text=True, timeout=120).stdout
+    assert "| 100 |" in out and "ratio VIP / direct" in out

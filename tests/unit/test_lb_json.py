@@ -41,8 +41,10 @@ def test_one_change_costs_the_same_whatever_the_number_of_backends():
     sizes = []
     for n in (10, 1000, 10000):
         old = backends(n)
-        add = lbjson.service_commands(VIP, old, lbplan.layout(old, old + backends(1, n)))
-        remove = lbjson.service_commands(VIP, old, lbplan.layout(old, old[:3] + old[4:]))
+        slots = lbplan.Slots(old)
+        add = lbjson.service_commands(VIP, slots.plan_add(backends(1, n)[0]))
+        remove = lbjson.service_commands(VIP, slots.plan_remove(old[3]))
+        assert slots.plan_remove(old[3]) == slots.plan_assign(old[:3] + old[4:])
         sizes.append((len(str(add)), len(str(remove))))
         assert elements(remove, "delete", "backends4_tcp") == [
             {"concat": ["10.0.9.2", 80, 3]}, {"concat": ["10.0.9.2", 80, n - 1]}]
@@ -54,7 +56,7 @@ def test_one_change_costs_the_same_whatever_the_number_of_backends():
 
 
 def test_new_service_dispatches_last_and_rule_holds_no_backend():
-    commands = lbjson.service_commands(VIP, None, backends(3))
+    commands = lbjson.service_commands(VIP, lbplan.Slots().plan_assign(backends(3)), new_service=True)
     assert commands[0] == {"add": {"chain": {"family": "inet", "table": "cnm-lb", "name": lbjson.chain_name(VIP)}}}
     assert "services4" in str(commands[-1]) and "goto" in str(commands[-1])
     rule = next(c["add"]["rule"] for c in commands if "add" in c and "rule" in c["add"])
@@ -66,10 +68,28 @@ def test_new_service_dispatches_last_and_rule_holds_no_backend():
     assert lbjson.service_rule(VIP6, 2)[-1]["dnat"]["family"] == "ip6"
 
 
+def test_slots_apply_what_was_planned():
+    rng = random.Random(3)
+    pool = backends(20)
+    slots, model = lbplan.Slots(), []
+    for _ in range(3000):
+        backend = rng.choice(pool)
+        if rng.random() < 0.5:
+            delta = slots.plan_add(backend)
+            model = lbplan.layout(model, model + [backend] if backend not in model else model)
+        else:
+            delta = slots.plan_remove(backend)
+            model = lbplan.layout(model, [b for b in model if b != backend])
+        assert len(delta.deleted) <= 2 and len(delta.added) <= 1
+        slots.apply(delta)
+        assert slots.order == model
+        assert all(b in slots for b in model) and len(slots) == len(model)
+
+
 def test_unchanged_count_keeps_the_rule():
     old = backends(4)
     swapped = old[:3] + backends(1, 10)
-    commands = lbjson.service_commands(VIP, old, lbplan.layout(old, swapped))
+    commands = lbjson.service_commands(VIP, lbplan.Slots(old).plan_assign(swapped))
     assert not any("rule" in c.get("add", {}) for c in commands)
 
 
