@@ -55,10 +55,14 @@ def cleanup(data_root: str, exec_root: str, default_bridge_name: str) -> list[st
 
 def _firewall(failures: list[str]) -> None:
     try:
+        from .firewall.lbnft import NftLoadBalancer
         from .firewall.nft import NftFirewall
 
         NftFirewall().cleanup()
-        log.info("firewall tables removed")
+        balancer = NftLoadBalancer()
+        balancer.cleanup()
+        balancer.close()
+        log.info("firewall and load balancer tables removed")
     except FirewallUnavailable:
         pass  # no nftables here: nothing of ours can be in it
     except CnmError as err:

@@ -1,8 +1,9 @@
-"""The firewall layer: a contract (``api``) and its backends (``nft``, ``null``)."""
+"""The firewall layer: contracts (``api``, ``lbapi``) and their backends (``nft``, ``lbnft``, ``null``, ``lbnull``)."""
 
 from __future__ import annotations
 
 from .api import Firewall
+from .lbapi import LoadBalancer
 
 
 def create(enabled: bool) -> Firewall:
@@ -21,3 +22,17 @@ def start(enabled: bool) -> Firewall:
     backend = create(enabled)
     backend.setup()
     return backend
+
+
+def create_load_balancer(enabled: bool, netns: str | None = None) -> LoadBalancer:
+    """Service VIPs in ``netns`` (None: this process's namespace): nftables, or the null one.
+
+    Not IPVS, even where the kernel has it (``lbnft.ipvs_available``): one path, the one every kernel here has.
+    """
+    if not enabled:
+        from .lbnull import NullLoadBalancer
+
+        return NullLoadBalancer()
+    from .lbnft import NftLoadBalancer
+
+    return NftLoadBalancer(netns)

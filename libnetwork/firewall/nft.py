@@ -8,10 +8,8 @@ controller calls every backend method from its one kernel worker thread.
 from __future__ import annotations
 
 import logging
-import time
 
-from .. import metrics
-from . import nftjson
+from . import nftctx, nftjson
 from .api import FirewallError, FirewallUnavailable, NetworkRules, PortRule, Ruleset
 
 log = logging.getLogger(__name__)
@@ -21,34 +19,14 @@ class NftFirewall:
     name = "nftables"
     localhost_ports = True
 
-    def __init__(self):
-        try:
-            from nftables import Nftables
-
-            self._nft = Nftables()
-        except (ImportError, OSError) as err:
-            raise FirewallUnavailable(
-                f"nftables is not available ({err}): install libnftables1 and pip-nftables, "
-                "or run with --iptables=false") from None
-        self._nft.set_json_output(True)
+    def __init__(self, netns: str | None = None):
+        self._nft = nftctx.open_context(netns)
 
     def _run(self, commands: list[dict], operation: str) -> dict:
-        if not commands:
-            return {}
-        start = time.perf_counter()
-        rc, output, error = self._nft.json_cmd({"nftables": commands})
-        metrics.FIREWALL_SECONDS.labels(operation).observe(time.perf_counter() - start)
-        metrics.FIREWALL_TRANSACTIONS.labels(operation, "ok" if rc == 0 else "error").inc()
-        if rc != 0:
-            raise FirewallError(f"nftables: {error.strip() or 'transaction failed'}")
-        return output or {}
+        return nftctx.run(self._nft, commands, operation)
 
     def _list(self, family: str) -> dict:
-        rc, output, error = self._nft.json_cmd(
-            {"nftables": [{"list": {"table": {"family": family, "name": nftjson.TABLE}}}]})
-        if rc != 0:
-            return {}  # no such table: nothing of ours is there
-        return output or {}
+        return nftctx.list_table(self._nft, family, nftjson.TABLE)
 
     def setup(self) -> None:
         try:
