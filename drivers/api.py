@@ -193,6 +193,10 @@ class JoinInfo:
     gateway_v6: ipaddress.IPv6Address | None = None
     static_routes: tuple[StaticRoute, ...] = ()
     mtu: int | None = None
+    # The network answers address resolution itself (an ARP/ND proxy fed by the
+    # driver): the sandbox asks again this often (ms) instead of every second,
+    # so a peer learnt just after a first ask is reached at once.
+    neighbour_retrans_ms: int | None = None
 
 
 @runtime_checkable

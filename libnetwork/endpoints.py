@@ -104,6 +104,7 @@ async def plumb(ctl: Controller, network: NetworkRecord, sandbox: SandboxRecord,
         eid=endpoint.id, src_name=join.src_name, ifname=endpoint.ifname, mac=endpoint.mac, mtu=join.mtu,
         addresses=tuple(a for a in (endpoint.ipv4, endpoint.ipv6) if a),
         routes=tuple((str(r.destination), str(r.next_hop) if r.next_hop else None) for r in join.static_routes),
+        neighbour_retrans_ms=join.neighbour_retrans_ms,
     )
     await ctl.run(ctl.sandbox_kernel.attach, path, attachment)
     undo.push_async_callback(ctl.attempt, ctl.sandbox_kernel.detach, path, endpoint.id)

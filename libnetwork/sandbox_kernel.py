@@ -44,6 +44,19 @@ class Attachment:
     mtu: int | None
     addresses: tuple[IPInterface, ...]
     routes: tuple[tuple[str, str | None], ...] = ()   # (destination, next hop or None)
+    neighbour_retrans_ms: int | None = None
+
+
+def _fast_resolution(spec: Attachment) -> dict[str, str]:
+    """Ask again every ``neighbour_retrans_ms``, and as many times as the kernel's default 3 x 1 s allows."""
+    retrans = max(10, int(spec.neighbour_retrans_ms or 1000))
+    tries = str(max(3, -(-3000 // retrans)))
+    families = ["ipv4"] + (["ipv6"] if any(a.version == 6 for a in spec.addresses) else [])
+    settings = {}
+    for family in families:
+        settings[f"{family}/neigh/{spec.ifname}/retrans_time_ms"] = str(retrans)
+        settings[f"{family}/neigh/{spec.ifname}/mcast_solicit"] = tries
+    return settings
 
 
 class Sandboxes:
@@ -110,6 +123,8 @@ class Sandboxes:
         self._indexes[(path, spec.eid)] = link.index
         if any(address.version == 6 for address in spec.addresses):
             set_netns_sysctls(path, {f"ipv6/conf/{spec.ifname}/disable_ipv6": "0"})
+        if spec.neighbour_retrans_ms:
+            set_netns_sysctls(path, _fast_resolution(spec))
         for address in spec.addresses:
             inside.ensure_address(link.index, address)
         for destination, next_hop in spec.routes:

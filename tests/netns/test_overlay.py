@@ -101,6 +101,9 @@ def test_across_the_router_ping_tcp_and_names(hosts: ClusterHosts) -> None:
     # MTU: the underlay's 1500 less VXLAN's 50
     link = json.loads(run_in(a1, "ip", "-j", "link", "show", "eth0").stdout)[0]
     assert link["mtu"] == 1450
+    # vxlan0 answers ARP itself: a sandbox that asked before a peer was known asks again within 100 ms
+    retrans = run_in(a1, "cat", "/proc/sys/net/ipv4/neigh/eth0/retrans_time_ms").stdout.strip()
+    assert retrans == "100"
     # the way out is docker_gwbridge (eth1), masqueraded: the router answers
     routes = run_in(a1, "ip", "route", "show", "default").stdout
     assert "dev eth1" in routes
