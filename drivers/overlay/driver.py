@@ -19,8 +19,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from libnetwork.drivers.api import (
     GLOBAL_SCOPE,
@@ -44,6 +45,9 @@ from .encryption import EspSupport
 from .peers import PeerTable
 
 log = logging.getLogger(__name__)
+K = TypeVar("K")
+C = TypeVar("C")  # what the kernel holds
+V = TypeVar("V")  # what it should hold
 NEIGHBOUR_RETRANS_MS = 100
 
 NOT_IN_SWARM = "this node is not part of a swarm: overlay networks need its data path address"
@@ -310,25 +314,10 @@ class OverlayDriver:
         if namespace is None:
             return
         desired = table.desired(self.vtep)
-        fixed = 0
-        fdb = {(e.mac.lower(), e.dst) for e in namespace.fdb_entries()}
-        for mac, dst in fdb:
-            if desired.fdb.get(mac) != dst:
-                namespace.remove_fdb(mac, dst)
-                fixed += 1
-        for mac, vtep in desired.fdb.items():
-            if (mac, vtep) not in fdb:
-                namespace.replace_fdb(mac, vtep)
-                fixed += 1
-        neighbours = {(n.ip, (n.mac or "").lower()) for n in namespace.neighbours()}
-        for ip, mac in neighbours:
-            if desired.neighbours.get(ip) != mac:
-                namespace.remove_neighbour(ip, mac)
-                fixed += 1
-        for ip, mac in desired.neighbours.items():
-            if (ip, mac) not in neighbours:
-                namespace.replace_neighbour(ip, mac)
-                fixed += 1
+        fixed = _converge({(e.mac.lower(), e.dst) for e in namespace.fdb_entries()}, desired.fdb,
+                          remove=namespace.remove_fdb, add=namespace.replace_fdb)
+        fixed += _converge({(n.ip, (n.mac or "").lower()) for n in namespace.neighbours()}, desired.neighbours,
+                           remove=namespace.remove_neighbour, add=namespace.replace_neighbour)
         if fixed:
             log.info("overlay peers reconciled", extra={"network": nid[:12], "entries_fixed": fixed})
 
@@ -355,3 +344,18 @@ class OverlayDriver:
         except Exception as err:  # cleanup goes on and reports every failure
             return [f"{network.name}: {path}: {err}"]
         return []
+
+
+def _converge(current: set[tuple[K, C]], desired: Mapping[K, V], *, remove: Callable[[K, C], None],
+              add: Callable[[K, V], None]) -> int:
+    """Make a kernel table (FDB: MAC -> VTEP, neighbours: IP -> MAC) hold exactly ``desired``; answers the changes."""
+    changes = 0
+    for key, held in current:
+        if desired.get(key) != held:
+            remove(key, held)
+            changes += 1
+    for key, wanted in desired.items():
+        if (key, wanted) not in current:
+            add(key, wanted)
+            changes += 1
+    return changes
