@@ -195,8 +195,8 @@ async def unlock(request: web.Request) -> web.Response:
     raise Conflict("swarm is not locked")
 
 
-async def _node_views(swarm: Swarm) -> list[dict[str, Any]]:
-    nodes = await swarm.nodes()
+async def _node_views(swarm: Swarm, nodes: list[tuple[NodeRecord, int]]) -> list[dict[str, Any]]:
+    """Nodes as the API shows them: their records with Serf's view of them and etcd's leader."""
     status = await swarm.status()
     leader = await swarm.leader()
     cluster, _ = await swarm.cluster()
@@ -227,23 +227,22 @@ def _filters(request: web.Request) -> dict[str, Any]:
     for role in raw.get("role", {}):
         if role not in ("manager", "worker"):
             raise InvalidParameter(f"Invalid role '{role}' passed to filter, expected 'manager' or 'worker'")
-    return {name: list(values) if isinstance(values, dict) else list(values) for name, values in raw.items()}
+    # Docker sends each filter as {"value": true}; a list of values reads the same
+    return {name: list(values) for name, values in raw.items()}
 
 
 async def list_nodes(request: web.Request) -> web.Response:
     swarm = _swarm(request)
     swarm.require_manager()
     filters = _filters(request)
-    return json_reply([v for v in await _node_views(swarm) if _matches(v, filters)])
+    return json_reply([v for v in await _node_views(swarm, await swarm.nodes()) if _matches(v, filters)])
 
 
 async def inspect_node(request: web.Request) -> web.Response:
     swarm = _swarm(request)
     swarm.require_manager()
-    node, revision = await swarm.find_node(request.match_info["id"])
-    status = await swarm.status()
-    cluster, _ = await swarm.cluster()
-    return json_reply(node_view(node, revision, status.get(node.id), await swarm.leader(), cluster.root_ca))
+    (view,) = await _node_views(swarm, [await swarm.find_node(request.match_info["id"])])
+    return json_reply(view)
 
 
 async def update_node(request: web.Request) -> web.Response:
