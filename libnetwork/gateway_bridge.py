@@ -40,10 +40,6 @@ def _on_gateway(ctl: Controller, sandbox: SandboxRecord, gateway: NetworkRecord)
 
 async def ensure(ctl: Controller) -> NetworkRecord:
     """docker_gwbridge, made if this node has none."""
-    return await _gateway_network(ctl)
-
-
-async def _gateway_network(ctl: Controller) -> NetworkRecord:
     try:
         return ctl.find_network(NAME)
     except NotFound:
@@ -57,7 +53,7 @@ async def _gateway_network(ctl: Controller) -> NetworkRecord:
 async def after_connect(ctl: Controller, network: NetworkRecord, sandbox: SandboxRecord) -> None:
     if not _leads_out(network) or sandbox.mode != "default":
         return
-    gateway = await _gateway_network(ctl)
+    gateway = await ensure(ctl)
     if not _on_gateway(ctl, sandbox, gateway):
         await ctl.connect(gateway.id, sandbox.id, EndpointRequest())
 
