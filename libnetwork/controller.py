@@ -275,7 +275,7 @@ class Controller:
                 if record.id in self.networks and not self.network_endpoints(record.id):
                     await networks.delete(self, record)
 
-    async def _network_to_join(self, term: str, sandbox_term: str | None) -> NetworkRecord:
+    async def _network_to_join(self, term: str, sandbox_term: str | None, *, swarm_task: bool = False) -> NetworkRecord:
         """A network here, or a swarm network this node has no instance of yet (made now, as on dockerd's workers)."""
         try:
             return self.find_network(term)
@@ -283,7 +283,7 @@ class Controller:
             if not self.swarm.active:
                 raise
         definition = await self.swarm.find_network(term)
-        if not definition.attachable:
+        if not definition.attachable and not swarm_task:
             raise Forbidden(f"Could not attach to network {term}: rpc error: code = PermissionDenied desc = "
                             f"network {term} not manually attachable")
         if sandbox_term is not None:
@@ -324,7 +324,7 @@ class Controller:
             # a swarm network this node has no instance of yet gets one first, as for a connect
             with contextlib.suppress(NotFound):
                 if not wanted.network.startswith("container:") and self.swarm.active:
-                    await self._network_to_join(wanted.network, None)
+                    await self._network_to_join(wanted.network, None, swarm_task=request.swarm_task)
         place = sandboxes.placement(self, request)
         sid = generate_id()
         joined = []

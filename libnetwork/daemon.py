@@ -175,8 +175,13 @@ async def serve(args: argparse.Namespace) -> None:
     from .api.server import build_app
     from .cluster.scope import SwarmNetworks
     from .cluster.swarm import Swarm
+    from .cluster.orchestrator import Orchestrator
+    from .cluster.services import Services
+    from .cluster.taskagent import TaskAgent
     from .controller import Controller, Settings
     from .endpoint_gossip import EndpointGossip
+    from .ingress_mesh import IngressMesh
+    from .service_lb import ServiceBalancer
 
     socket_path = args.host or os.path.join(args.exec_root, "cnm.sock")
     settings = Settings(
@@ -192,15 +197,26 @@ async def serve(args: argparse.Namespace) -> None:
         settings = dataclasses.replace(settings, plugin_dirs=tuple(args.plugin_dir))
     controller = Controller(settings)
     cluster = Swarm(args.data_root)
-    controller.attach_swarm(SwarmNetworks(cluster))
+    scope = SwarmNetworks(cluster)
+    controller.attach_swarm(scope)
+    services = Services(cluster, scope.allocator)
+    # Both follow the endpoint events, those the restore replays included.
+    balancer, mesh = ServiceBalancer(controller), IngressMesh(controller)
+    balancer.start()
+    mesh.start()
     # Side by side: a restarted node is back in its swarm while the controller restores its networks.
     await asyncio.gather(controller.start(), cluster.start())
     gossip = EndpointGossip(controller, cluster,
                             lambda: cluster.state.data_path_addr if cluster.state is not None else None)
     gossip.start()
+    mesh.resume()
+    orchestrator = Orchestrator(cluster, services)
+    orchestrator.start()
+    agent = TaskAgent(cluster, services, controller, os.path.join(args.exec_root, "tasks"))
+    agent.start()
 
     metrics_runner, stop_metrics = await _start_metrics(args, controller)
-    runner = web.AppRunner(build_app(controller, cluster, metrics=metrics_runner is not None),
+    runner = web.AppRunner(build_app(controller, cluster, services, metrics=metrics_runner is not None),
                            access_log=None, handle_signals=False)
     await runner.setup()
     os.makedirs(os.path.dirname(socket_path) or ".", exist_ok=True)
@@ -223,6 +239,10 @@ async def serve(args: argparse.Namespace) -> None:
     if metrics_runner is not None:
         await metrics_runner.cleanup()
     stop_metrics()
+    await agent.close()
+    await orchestrator.close()
+    await mesh.close()
+    await balancer.close()
     await gossip.close()
     await cluster.close()
     await controller.close()

@@ -69,6 +69,23 @@ async def program(ctl: Controller, sandbox: SandboxRecord, undo: contextlib.Asyn
         ctl.store.put("endpoint", gateway)
 
 
+async def rebind(ctl: Controller, sandbox: SandboxRecord, port_bindings: dict[str, list[dict[str, str]]]) -> None:
+    """The sandbox publishes exactly ``port_bindings`` from now on (the routing mesh's ports change with services).
+
+    The old bindings are revoked first, so a port that stays is gone for the
+    moment of one firewall transaction; connections already made keep going
+    (conntrack holds their translation).
+    """
+    gateway = gateway_endpoint(ctl, sandbox)
+    if gateway is not None and gateway.published:
+        failures = await revoke(ctl, gateway)
+        if failures:
+            raise CnmError("; ".join(failures))
+    sandbox.port_bindings = dict(port_bindings)
+    ctl.store.put("sandbox", sandbox)
+    await program(ctl, sandbox)
+
+
 async def on_endpoint(ctl: Controller, event: events.Event) -> None:
     """Ports follow the gateway endpoint: a disconnect moves them, a restart binds them again.
 

@@ -77,3 +77,6 @@ class SandboxCreate:
     dns_options: tuple[str, ...] = ()
     extra_hosts: tuple[str, ...] = ()
     links: tuple[str, ...] = ()
+    # A swarm task's (or the routing mesh's) sandbox: it may join swarm networks
+    # that are not attachable, as swarm's own containers do.
+    swarm_task: bool = False

@@ -67,7 +67,7 @@ class SwarmNetworks:
         state = self.swarm.state or self.swarm.local.load()
         return None if state is None else (state.advertise_addr, state.data_path_addr)
 
-    async def _allocator(self) -> GlobalNetworks:
+    async def allocator(self) -> GlobalNetworks:
         if self.swarm.state is None:
             raise Forbidden(NOT_A_MANAGER)
         if not self.swarm.is_manager:
@@ -77,7 +77,7 @@ class SwarmNetworks:
                               now=records.now_text)
 
     async def create_network(self, nid: str, request: CreateRequest) -> GlobalNetworkView:
-        allocator = await self._allocator()
+        allocator = await self.allocator()
         options = dict(request.options)
         wanted = _vnis(options.pop(VNI_OPTION, ""))
         network = await allocator.create(
@@ -89,27 +89,27 @@ class SwarmNetworks:
 
     async def _create_ingress(self) -> None:
         """Docker's routing-mesh network, made with the swarm (the first subnet of its pool, the first VNI)."""
-        allocator = await self._allocator()
+        allocator = await self.allocator()
         await allocator.create(generate_id(), INGRESS, "overlay", subnets=[], ingress=True)
 
     async def find_network(self, reference: str) -> GlobalNetworkView:
         if self.swarm.is_manager:
-            return view(await (await self._allocator()).find(reference))
+            return view(await (await self.allocator()).find(reference))
         answer = await self.swarm.call_managers("network.find", {"reference": reference})
         return view(msgspec.convert(answer, GlobalNetwork))
 
     async def delete_network(self, nid: str) -> None:
-        await (await self._allocator()).delete(nid)
+        await (await self.allocator()).delete(nid)
 
     async def allocate_address(self, nid: str, wanted: str | None, v6: bool) -> str:
         if self.swarm.is_manager:
-            return await (await self._allocator()).allocate_address(nid, wanted, v6=v6)
+            return await (await self.allocator()).allocate_address(nid, wanted, v6=v6)
         answer = await self.swarm.call_managers("address.allocate", {"network": nid, "wanted": wanted, "v6": v6})
         return str(answer["address"])
 
     async def release_address(self, nid: str, address: str) -> None:
         if self.swarm.is_manager:
-            await (await self._allocator()).release_address(nid, address)
+            await (await self.allocator()).release_address(nid, address)
             return
         await self.swarm.call_managers("address.release", {"network": nid, "address": address})
 
@@ -174,15 +174,15 @@ class SwarmNetworks:
     # -- a manager answering workers --------------------------------------------------------------
 
     async def _serve_find(self, caller: NodeIdentity, body: dict[str, Any]) -> dict[str, Any]:
-        network = await (await self._allocator()).find(str(body.get("reference", "")))
+        network = await (await self.allocator()).find(str(body.get("reference", "")))
         return dict(msgspec.to_builtins(network))
 
     async def _serve_allocate(self, caller: NodeIdentity, body: dict[str, Any]) -> dict[str, Any]:
         wanted = body.get("wanted")
-        address = await (await self._allocator()).allocate_address(
+        address = await (await self.allocator()).allocate_address(
             str(body["network"]), str(wanted) if wanted else None, v6=bool(body.get("v6")))
         return {"address": address}
 
     async def _serve_release(self, caller: NodeIdentity, body: dict[str, Any]) -> dict[str, Any]:
-        await (await self._allocator()).release_address(str(body["network"]), str(body["address"]))
+        await (await self.allocator()).release_address(str(body["network"]), str(body["address"]))
         return {}

@@ -54,6 +54,8 @@ class ServiceRecord(msgspec.Struct, kw_only=True):
     previous_spec: dict | None = None
     # The network IDs the spec's targets resolved to, in the spec's order (ingress first when it publishes).
     networks: list[str] = msgspec.field(default_factory=list)
+    # The service's aliases on each of those networks (TaskTemplate.Networks[].Aliases), by network ID.
+    aliases: dict[str, list[str]] = msgspec.field(default_factory=dict)
     vips: list[VirtualIP] = msgspec.field(default_factory=list)
     ports: list[AssignedPort] = msgspec.field(default_factory=list)
 
