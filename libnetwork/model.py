@@ -114,6 +114,8 @@ class SandboxRecord:
     next_seq: int = 0
     ready: bool = False
     shares: str | None = None
+    # Made by the swarm (a task, the ingress sandbox), and removed by it when no longer wanted.
+    swarm_task: bool = False
 
     def __post_init__(self) -> None:
         # Records written before ``shares`` existed said "container:<sid>".

@@ -53,7 +53,7 @@ async def create(ctl: Controller, request: SandboxCreate, sid: str, place: rules
         netns_path="", mode=place.mode, port_bindings=dict(request.port_bindings),
         exposed_ports=list(request.exposed_ports), publish_all=request.publish_all,
         dns=list(request.dns), dns_search=list(request.dns_search), dns_options=list(request.dns_options),
-        extra_hosts=list(request.extra_hosts), links=list(request.links),
+        extra_hosts=list(request.extra_hosts), links=list(request.links), swarm_task=request.swarm_task,
     )
     if place.shares is not None:
         record.netns_path, record.owns_netns, record.shares = place.shares.netns_path, False, place.shares.id

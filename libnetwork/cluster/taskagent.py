@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ..errors import CnmError
+from ..ingress_mesh import SANDBOX_NAME as INGRESS_SANDBOX
 from ..requests import EndpointRequest, NetworkAttachment, SandboxCreate
 from ..service_binding import IngressPort, ServiceBinding
 from ..taskrun import TaskProcess
@@ -107,6 +108,7 @@ class TaskAgent:
         """Make this node's task sandboxes what the managers want; report what changed."""
         tasks, services = await self._assignment()
         self._adopt_existing(tasks)
+        await self._remove_orphans()
         wanted = {t.id: t for t in tasks
                   if t.desired_state == servicerecords.RUNNING and t.service_id in services}
         for task_id in [t for t in self._local if t not in wanted]:
@@ -128,6 +130,15 @@ class TaskAgent:
             for suffix, task in by_suffix.items():
                 if sandbox.name.endswith(suffix) and task.id not in self._local:
                     self._local[task.id] = LocalTask(task.id, sandbox.id)
+
+    async def _remove_orphans(self) -> None:
+        """Task sandboxes of tasks the managers no longer have (deleted while this node was down)."""
+        ours = {local.sandbox_id for local in self._local.values()}
+        for sandbox in list(self.ctl.sandboxes.values()):
+            if sandbox.swarm_task and sandbox.id not in ours and sandbox.name != INGRESS_SANDBOX:
+                with contextlib.suppress(CnmError):
+                    await self.ctl.delete_sandbox(sandbox.id, force=True)
+                log.info("orphaned task sandbox removed", extra={"sandbox": sandbox.name})
 
     async def _start(self, task: TaskRecord, service: ServiceRecord) -> None:
         intent = servicespec.parse_spec(service.spec)

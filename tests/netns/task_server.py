@@ -1,0 +1,33 @@
+"""A service's task for the tests: says which task answered and whom it saw, then echoes lines.
+
+Run as the service's command (``python3 task_server.py PORT``): each TCP
+connection first gets "HOSTNAME PEER\\n" (the task's hostname is its own, in
+its UTS namespace), then every line it sends comes back prefixed with the
+hostname, so a held connection shows it still reaches the same task.
+"""
+
+import socket
+import sys
+import threading
+
+
+def serve(conn: socket.socket, peer: str) -> None:
+    name = socket.gethostname()
+    with conn:
+        conn.sendall(f"{name} {peer}\n".encode())
+        for line in conn.makefile("r"):
+            conn.sendall(f"{name} {line.strip()}\n".encode())
+
+
+def main() -> None:
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("0.0.0.0", int(sys.argv[1])))
+    listener.listen(256)
+    while True:
+        conn, peer = listener.accept()
+        threading.Thread(target=serve, args=(conn, peer[0]), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()
