@@ -16,14 +16,13 @@ import time
 
 import pytest
 
+from libnetwork.labkit import taskclient, taskserver
 from libnetwork.testing import ClusterHosts, Daemon, cluster_hosts, run_in
 
 pytestmark = pytest.mark.netns
 
-HERE = os.path.dirname(__file__)
-SERVER = os.path.join(HERE, "task_server.py")
-CLIENT = os.path.join(HERE, "task_client.py")
-DNS_CLIENT = os.path.join(HERE, "dns_client.py")
+SERVER, CLIENT = taskserver.__file__, taskclient.__file__
+DNS_CLIENT = os.path.join(os.path.dirname(__file__), "dns_client.py")
 CONVERGE = 30.0
 
 

@@ -1,9 +1,10 @@
-"""A service's task for the tests: says which task answered and whom it saw, then echoes lines.
+"""A service's task for the labs and tests: says which task answered and whom it saw, then echoes lines.
 
-Run as the service's command (``python3 task_server.py PORT``): each TCP
-connection first gets "HOSTNAME PEER\\n" (the task's hostname is its own, in
-its UTS namespace), then every line it sends comes back prefixed with the
-hostname, so a held connection shows it still reaches the same task.
+Run by path as a service's command (``python3 taskserver.py PORT``; standard
+library only).  Each TCP connection first gets "HOSTNAME PEER\n" (the task's
+hostname is its own, in its UTS namespace), then every line it sends comes
+back prefixed with the hostname, so a held connection shows it still
+reaches the same task.
 """
 
 import socket

@@ -1,4 +1,4 @@
-"""The client side of task_server.py, run inside a namespace.
+"""The client side of taskserver.py, run inside a namespace (by path, standard library only).
 
 ``spread HOST PORT N``: N connections one after the other; prints
 {"tasks": {hostname: count}, "peers": [...], "errors": n}.
