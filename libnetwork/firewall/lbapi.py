@@ -2,7 +2,12 @@
 
 Only the shape lives here.  A service (swarm's, later) has one virtual IP per
 network and listens on one or more ports; each (VIP, protocol, port) is a
-``ServiceVip``.  New connections to it are spread over its ``Backend``s (task
+``ServiceVip``.  Port ``EVERY_PORT`` (0) is every port of that protocol on the
+VIP, as swarm's VIP balances them all (IPVS by firewall mark): its backends
+have port ``EVERY_PORT`` too, meaning "the port the client asked for".  A
+service on one exact port of the same VIP takes precedence for that port.
+
+New connections to a ``ServiceVip`` are spread over its ``Backend``s (task
 addresses); conntrack keeps each established flow on the backend it got, so
 changing the backends never moves a live connection.
 
@@ -29,11 +34,12 @@ from ..errors import Conflict, InvalidParameter
 from .api import IPAddress
 
 LB_PROTOCOLS = ("tcp", "udp")
+EVERY_PORT = 0
 
 
 @dataclass(frozen=True)
 class ServiceVip:
-    """One port of one service on one virtual IP: the unit of load balancing."""
+    """One port (or ``EVERY_PORT``) of one service on one virtual IP: the unit of load balancing."""
 
     service_id: str
     vip: IPAddress
@@ -43,7 +49,7 @@ class ServiceVip:
     def __post_init__(self):
         if self.protocol not in LB_PROTOCOLS:
             raise InvalidParameter(f"load balancing supports {', '.join(LB_PROTOCOLS)}, not {self.protocol!r}")
-        if not 0 < self.port < 65536:
+        if not 0 <= self.port < 65536:
             raise InvalidParameter(f"invalid port {self.port}")
         if not self.service_id:
             raise InvalidParameter("a service VIP needs its service's ID")
@@ -53,16 +59,23 @@ class ServiceVip:
         """What the kernel dispatches on: two services cannot share it."""
         return (self.vip, self.protocol, self.port)
 
+    @property
+    def every_port(self) -> bool:
+        return self.port == EVERY_PORT
+
 
 @dataclass(frozen=True)
 class Backend:
-    """One task answering for a service: where a new connection is sent."""
+    """One task answering for a service: where a new connection is sent.
+
+    Port ``EVERY_PORT``: the connection keeps its destination port (only for an every-port VIP).
+    """
 
     address: IPAddress
     port: int
 
     def __post_init__(self):
-        if not 0 < self.port < 65536:
+        if not 0 <= self.port < 65536:
             raise InvalidParameter(f"invalid backend port {self.port}")
 
 
@@ -83,15 +96,20 @@ class LbRuleset:
 
 
 class VipConflict(Conflict):
-    """Another service already answers on this VIP, protocol and port."""
+    """Another service already answers on this VIP, protocol and port (or every port)."""
 
 
 def check_backends(vip: ServiceVip, backends: Iterable[Backend]) -> tuple[Backend, ...]:
-    """The backends deduplicated in order; each of the VIP's address family (no NAT46 here)."""
+    """The backends deduplicated in order; each of the VIP's address family (no NAT46 here), with a
+    port exactly when the VIP has one (an every-port VIP's backends keep the client's port)."""
     unique = tuple(dict.fromkeys(backends))
     for backend in unique:
         if backend.address.version != vip.vip.version:
             raise InvalidParameter(f"backend {backend.address} is not of the family of VIP {vip.vip}")
+        if (backend.port == EVERY_PORT) != vip.every_port:
+            wanted = "no port (0)" if vip.every_port else "a port"
+            raise InvalidParameter(f"a backend of {vip.vip} {vip.protocol}/{vip.port or 'every port'} needs {wanted}, "
+                                   f"not {backend.port}")
     return unique
 
 

@@ -11,11 +11,20 @@ service chain's rule, so that one backend is one element:
       prerouting (nat, dstnat - 10)  iifname @interfaces -> services
       output     (nat, dstnat - 10)  -> services              (this namespace's own sockets)
       services   ip daddr . meta l4proto . th dport vmap @services4 (and ip6 / @services6)
+                 ip daddr . meta l4proto vmap @allports4               (and ip6 / @allports6)
       svc-<proto>-<port>-<vip>-<service id>   one rule:
                  dnat ip to ip daddr . tcp dport . numgen random mod N map @backends4_tcp
                  (no backend: reject, as kube-proxy does)
+      svc-<proto>-all-<vip>-<service id>      (every port) one rule:
+                 dnat ip to ip daddr . meta l4proto . numgen random mod N map @backends4_allports
       postrouting (nat, srcnat)  ct status dnat iifname . oifname @hairpin masquerade
       maps       backends{4,6}_{tcp,udp}: VIP . port . index -> backend address . port
+                 backends{4,6}_allports:  VIP . protocol . index -> backend address
+
+An every-port service (``ServiceVip.port == 0``) is dispatched by a second
+verdict map, looked up only when the exact one missed, so a service on one
+port of the same VIP takes that port.  Its backends are addresses alone: the
+DNAT changes the address and keeps the port the client chose.
 
 dstnat - 10: ahead of the firewall's published ports (dstnat), so that a VIP
 that is also a local address is the service's even on a published port.
@@ -29,7 +38,8 @@ libnftables 1.0 JSON cannot declare a map keyed by a plain integer (it has no
 ``typeof``, and numgen's integer does not match a ``mark`` key), nor a map
 with concatenated data: the backend maps are declared once in text
 (``setup_text``), and everything else is JSON.  The data expression fixes the
-transport protocol (``tcp dport``), hence one map per protocol and family.
+transport protocol (``tcp dport``), hence one map per protocol and family;
+the every-port maps key on ``meta l4proto`` instead and need one per family.
 """
 
 from __future__ import annotations
@@ -42,7 +52,7 @@ from typing import Any
 
 from . import lbplan
 from .api import IPAddress
-from .lbapi import Backend, LbRuleset, ServiceVip, check_backends
+from .lbapi import EVERY_PORT, Backend, LbRuleset, ServiceVip, check_backends
 from .nftjson import concat, match, meta, payload, ref
 
 TABLE = "cnm-lb"
@@ -57,19 +67,32 @@ SRCNAT_PRIORITY = 100
 _IP = {4: "ip", 6: "ip6"}
 
 
-def dispatch_map(version: int) -> str:
-    return f"services{version}"
+def dispatch_map(version: int, every_port: bool = False) -> str:
+    return f"allports{version}" if every_port else f"services{version}"
 
 
 def backend_map(version: int, protocol: str) -> str:
+    """``protocol``: tcp, udp, or ALLPORTS for the every-port services of both."""
     return f"backends{version}_{protocol}"
+
+
+ALLPORTS = "allports"
+
+
+def _dispatch_of(vip: ServiceVip) -> str:
+    return dispatch_map(vip.vip.version, vip.every_port)
+
+
+def _backends_of(vip: ServiceVip) -> str:
+    return backend_map(vip.vip.version, ALLPORTS if vip.every_port else vip.protocol)
 
 
 def chain_name(vip: ServiceVip) -> str:
     """Unique per (VIP, protocol, port), readable in ``nft list``, and carries the service ID back."""
     token = str(vip.vip).replace(":", "_")
     owner = re.sub(r"[^A-Za-z0-9_.-]", "_", vip.service_id)[:64]
-    return f"{CHAIN_PREFIX}{vip.protocol}-{vip.port}-{token}-{owner}"
+    port = "all" if vip.every_port else vip.port
+    return f"{CHAIN_PREFIX}{vip.protocol}-{port}-{token}-{owner}"
 
 
 def service_id_of(chain: str) -> str | None:
@@ -93,6 +116,9 @@ def setup_text() -> str:
             lines.append(
                 f"add map {FAMILY} {TABLE} {backend_map(version, protocol)} "
                 f"{{ typeof {ip} daddr . {protocol} dport . numgen random mod 1 : {ip} daddr . {protocol} dport ; }}")
+        lines.append(
+            f"add map {FAMILY} {TABLE} {backend_map(version, ALLPORTS)} "
+            f"{{ typeof {ip} daddr . meta l4proto . numgen random mod 1 : {ip} daddr ; }}")
     return "\n".join(lines) + "\n"
 
 
@@ -102,6 +128,8 @@ def setup_batch() -> list[dict]:
     for version, addr in ((4, "ipv4_addr"), (6, "ipv6_addr")):
         commands.append({"add": {"map": _obj(name=dispatch_map(version),
                                              type=[addr, "inet_proto", "inet_service"], map="verdict")}})
+        commands.append({"add": {"map": _obj(name=dispatch_map(version, every_port=True),
+                                             type=[addr, "inet_proto"], map="verdict")}})
     commands.append({"add": {"set": _obj(name=INTERFACES, type="ifname")}})
     commands.append({"add": {"set": _obj(name=HAIRPIN, type=["ifname", "ifname"])}})
     chains = _base_chains()
@@ -122,8 +150,13 @@ def _base_chains() -> list[tuple[str, dict | None, list[list[dict]]]]:
     to_services = {"jump": {"target": "services"}}
     l4 = (meta("l4proto"), payload("th", "dport"))
     return [
+        # Exact ports first: a vmap hit is a goto, so an exact service's port never reaches every-port.
         ("services", None, [
             [{"vmap": {"key": concat(payload(ip, "daddr"), *l4), "data": ref(dispatch_map(v))}}]
+            for v, ip in _IP.items()
+        ] + [
+            [{"vmap": {"key": concat(payload(ip, "daddr"), meta("l4proto")),
+                       "data": ref(dispatch_map(v, every_port=True))}}]
             for v, ip in _IP.items()
         ]),
         ("prerouting", base("prerouting", DSTNAT_PRIORITY), [[match(meta("iifname"), ref(INTERFACES)), to_services]]),
@@ -150,14 +183,19 @@ def interface_commands(verb: str, ifname: str) -> list[dict]:
 
 
 def _dispatch_key(vip: ServiceVip) -> dict:
+    if vip.every_port:
+        return concat(str(vip.vip), vip.protocol)
     return concat(str(vip.vip), vip.protocol, vip.port)
 
 
 def _slot_key(vip: ServiceVip, index: int) -> dict:
-    return concat(str(vip.vip), vip.port, index)
+    # The every-port maps serve both protocols: the protocol takes the port's place in the key.
+    return concat(str(vip.vip), vip.protocol if vip.every_port else vip.port, index)
 
 
-def _backend_value(backend: Backend) -> dict:
+def _backend_value(backend: Backend) -> dict | str:
+    if backend.port == EVERY_PORT:
+        return str(backend.address)
     return concat(str(backend.address), backend.port)
 
 
@@ -170,11 +208,13 @@ def service_rule(vip: ServiceVip, count: int) -> list[dict]:
     if count == 0:
         return [{"reject": None}]
     ip = _IP[vip.vip.version]
-    key = concat(payload(ip, "daddr"), payload(vip.protocol, "dport"),
-                 {"numgen": {"mode": "random", "mod": count, "offset": 0}})
+    numgen = {"numgen": {"mode": "random", "mod": count, "offset": 0}}
+    if vip.every_port:
+        key = concat(payload(ip, "daddr"), meta("l4proto"), numgen)
+    else:
+        key = concat(payload(ip, "daddr"), payload(vip.protocol, "dport"), numgen)
     return [match(meta("l4proto"), vip.protocol),
-            {"dnat": {"family": ip, "addr": {"map": {"key": key, "data": ref(backend_map(vip.vip.version,
-                                                                                          vip.protocol))}}}}]
+            {"dnat": {"family": ip, "addr": {"map": {"key": key, "data": ref(_backends_of(vip))}}}}]
 
 
 def service_commands(vip: ServiceVip, delta: lbplan.Delta, new_service: bool = False,
@@ -184,7 +224,7 @@ def service_commands(vip: ServiceVip, delta: lbplan.Delta, new_service: bool = F
     commands: list[dict] = []
     if new_service:
         commands.append({"add": {"chain": _obj(name=chain)}})
-    name = backend_map(vip.vip.version, vip.protocol)
+    name = _backends_of(vip)
     commands += _elements("delete", name, [_slot_key(vip, i) for i in delta.deleted])
     commands += _elements("add", name, [[_slot_key(vip, i), _backend_value(b)] for i, b in delta.added])
     if new_service or rewrite_rule or delta.before != delta.after:
@@ -192,13 +232,12 @@ def service_commands(vip: ServiceVip, delta: lbplan.Delta, new_service: bool = F
         commands.append({"add": {"rule": _obj(chain=chain, expr=service_rule(vip, delta.after))}})
     if new_service:
         # Last: the chain is complete before any packet can be dispatched to it.
-        commands += _elements("add", dispatch_map(vip.vip.version),
-                              [[_dispatch_key(vip), {"goto": {"target": chain}}]])
+        commands += _elements("add", _dispatch_of(vip), [[_dispatch_key(vip), {"goto": {"target": chain}}]])
     return commands
 
 
 def slot_deletions(vip: ServiceVip, slots: Iterable[int]) -> list[dict]:
-    return _elements("delete", backend_map(vip.vip.version, vip.protocol), [_slot_key(vip, i) for i in slots])
+    return _elements("delete", _backends_of(vip), [_slot_key(vip, i) for i in slots])
 
 
 def chain_deletion(chain: str) -> list[dict]:
@@ -207,7 +246,7 @@ def chain_deletion(chain: str) -> list[dict]:
 
 def removal_commands(vip: ServiceVip, slots: Iterable[int], chain: str | None = None) -> list[dict]:
     """Remove a live service: dispatch element first (it references the chain), then the rest."""
-    return (_elements("delete", dispatch_map(vip.vip.version), [_dispatch_key(vip)])
+    return (_elements("delete", _dispatch_of(vip), [_dispatch_key(vip)])
             + slot_deletions(vip, slots) + chain_deletion(chain or chain_name(vip)))
 
 
@@ -247,7 +286,9 @@ def _parts(value: Any) -> list:
 def parse_live(listing: dict) -> LiveTable:
     """Our services, interfaces and chains out of ``list table inet cnm-lb`` JSON output."""
     live = LiveTable()
-    slots: dict[tuple[int, str], list[tuple[list, list]]] = {}
+    # backend map name -> (IP version, its elements as (key parts, data parts))
+    slots: dict[str, tuple[int, list[tuple[list, list]]]] = {}
+    backend_maps = {backend_map(v, p): v for v in _IP for p in ("tcp", "udp", ALLPORTS)}
     for item in listing.get("nftables", []):
         if "chain" in item and item["chain"].get("table") == TABLE:
             if item["chain"]["name"].startswith(CHAIN_PREFIX):
@@ -259,25 +300,31 @@ def parse_live(listing: dict) -> LiveTable:
         name, elems = spec.get("name"), spec.get("elem", [])
         if name == INTERFACES:
             live.interfaces = {_unwrap(e) for e in elems}
-        for version in (4, 6):
-            if name == dispatch_map(version):
-                for key, verdict in elems:
-                    vip_s, protocol, port = _parts(_unwrap(key))
-                    chain = verdict.get("goto", verdict.get("jump", {})).get("target", "")
-                    owner = service_id_of(chain) or "unknown"
-                    vip = ServiceVip(owner, ipaddress.ip_address(vip_s), protocol, int(port))
-                    live.services[vip.key] = LiveService(vip, chain)
-            for protocol in ("tcp", "udp"):
-                if name == backend_map(version, protocol):
-                    slots[(version, protocol)] = [(_parts(_unwrap(k)), _parts(v)) for k, v in elems]
-    for (version, protocol), entries in slots.items():
-        for (vip_s, port, index), (address, backend_port) in entries:
-            key = (ipaddress.ip_address(vip_s), protocol, int(port))
+        for version in _IP:
+            for every_port in (False, True):
+                if name == dispatch_map(version, every_port):
+                    for key, verdict in elems:
+                        vip_s, protocol, *port = _parts(_unwrap(key))
+                        chain = verdict.get("goto", verdict.get("jump", {})).get("target", "")
+                        owner = service_id_of(chain) or "unknown"
+                        vip = ServiceVip(owner, ipaddress.ip_address(vip_s), protocol,
+                                         int(port[0]) if port else EVERY_PORT)
+                        live.services[vip.key] = LiveService(vip, chain)
+        if name in backend_maps:
+            slots[name] = (backend_maps[name], [(_parts(_unwrap(k)), _parts(v)) for k, v in elems])
+    for name, (version, entries) in slots.items():
+        every_port = name == backend_map(version, ALLPORTS)
+        for (vip_s, middle, index), (address, *backend_port) in entries:
+            if every_port:
+                key = (ipaddress.ip_address(vip_s), middle, EVERY_PORT)
+            else:
+                key = (ipaddress.ip_address(vip_s), name.rsplit("_", 1)[1], int(middle))
             service = live.services.get(key)
             if service is None:
-                live.strays += _elements("delete", backend_map(version, protocol), [concat(vip_s, port, index)])
+                live.strays += _elements("delete", name, [concat(vip_s, middle, index)])
             else:
-                service.slots[int(index)] = Backend(ipaddress.ip_address(address), int(backend_port))
+                target = int(backend_port[0]) if backend_port else EVERY_PORT
+                service.slots[int(index)] = Backend(ipaddress.ip_address(address), target)
     return live
 
 

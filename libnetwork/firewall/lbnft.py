@@ -92,7 +92,8 @@ class NftLoadBalancer:
         if found is None:
             return None
         if found[0] != vip:
-            raise VipConflict(f"{vip.vip} {vip.protocol}/{vip.port} already belongs to service {found[0].service_id}")
+            port = vip.port or "every port"
+            raise VipConflict(f"{vip.vip} {vip.protocol}/{port} already belongs to service {found[0].service_id}")
         return found[1]
 
     def _apply(self, vip: ServiceVip, slots: lbplan.Slots | None, delta: lbplan.Delta, operation: str) -> None:
@@ -117,6 +118,7 @@ class NftLoadBalancer:
 
     def remove_backend(self, vip: ServiceVip, backend: Backend) -> None:
         slots = self._current(vip)
+        check_backends(vip, [backend])
         if slots is not None:
             self._apply(vip, slots, slots.plan_remove(backend), "lb_remove_backend")
 

@@ -30,7 +30,7 @@ class NullLoadBalancer:
         check_backends(vip, [backend])
 
     def remove_backend(self, vip: ServiceVip, backend: Backend) -> None:
-        pass
+        check_backends(vip, [backend])
 
     def remove_service(self, vip: ServiceVip) -> None:
         pass

@@ -16,7 +16,8 @@ import uuid
 
 import pytest
 
-from libnetwork.firewall.lbapi import Backend, LbRuleset, LbService, ServiceVip, VipConflict
+from libnetwork.errors import InvalidParameter
+from libnetwork.firewall.lbapi import EVERY_PORT, Backend, LbRuleset, LbService, ServiceVip, VipConflict
 from libnetwork.firewall.lbnft import NftLoadBalancer
 from libnetwork.labkit.lbtraffic import Held, LbTopology, connections, tasks
 from libnetwork.testing import run_in
@@ -146,6 +147,108 @@ def test_cleanup_removes_the_table(topo):
     balancer.cleanup()
     balancer.close()
     assert "cnm-lb" not in run_in(topo.node_path, "nft", "list", "tables").stdout
+
+
+# -- every-port services ---------------------------------------------------------------------
+
+P1, P2 = 8081, 8082
+
+
+@pytest.fixture(scope="module")
+def two_ports(topo):
+    """Every task also listens on P1 and P2, answering "address:port" (which port the DNAT kept)."""
+    with tasks({f"{a}:{P1}": p for a, p in topo.tasks.items()}, port=P1), \
+            tasks({f"{a}:{P2}": p for a, p in topo.tasks.items()}, port=P2):
+        yield
+
+
+def _all(topo, protocol: str = "tcp", service: str = "web") -> ServiceVip:
+    return ServiceVip(service, ipaddress.ip_address(topo.vip), protocol, EVERY_PORT)
+
+
+def _anyport(addresses) -> list[Backend]:
+    return [Backend(ipaddress.ip_address(a), EVERY_PORT) for a in addresses]
+
+
+def test_every_port_spreads_each_port_over_every_backend(topo, two_ports, lb):
+    two = list(topo.tasks)[:2]
+    lb.ensure_service(_all(topo), _anyport(two))
+    lb.ensure_service(_all(topo, "udp"), _anyport(two))
+    for port in (P1, P2):
+        for proto in ("tcp", "udp"):
+            seen, _ = connections(topo.client, topo.vip, port, 60, proto=proto)
+            assert set(seen) == {f"{a}:{port}" for a in two}, (port, proto, seen)
+            assert min(seen.values()) > 6, (port, proto, seen)       # each more than 10% of 60
+
+
+def test_exact_port_wins_over_every_port(topo, two_ports, lb):
+    addresses = list(topo.tasks)
+    lb.ensure_service(_all(topo), _anyport(addresses[:2]))
+    exact = ServiceVip("api", ipaddress.ip_address(topo.vip), "tcp", P2)
+    lb.ensure_service(exact, [Backend(ipaddress.ip_address(addresses[3]), P1)])
+    seen, _ = connections(topo.client, topo.vip, P2, 20)
+    assert seen == {f"{addresses[3]}:{P1}": 20}, seen
+    seen, _ = connections(topo.client, topo.vip, P1, 20)
+    assert set(seen) <= {f"{a}:{P1}" for a in addresses[:2]} and sum(seen.values()) == 20, seen
+    lb.ensure_service(exact, [])                                     # still the exact one's: refused
+    seen, _ = connections(topo.client, topo.vip, P2, 3)
+    assert seen == {"error ConnectionRefusedError": 3}, seen
+    lb.remove_service(exact)
+    seen, _ = connections(topo.client, topo.vip, P2, 20)
+    assert set(seen) <= {f"{a}:{P2}" for a in addresses[:2]} and sum(seen.values()) == 20, seen
+
+
+def test_every_port_backend_changes_keep_established_flows(topo, two_ports, lb):
+    vip, backends = _all(topo), _anyport(topo.tasks)
+    lb.ensure_service(vip, backends)
+    held = Held(topo.client, topo.vip, P1)
+    try:
+        address, port = held.served_by.split(":")
+        assert int(port) == P1 and held.echo("before") == "before"
+        gone = Backend(ipaddress.ip_address(address), EVERY_PORT)
+        lb.remove_backend(vip, gone)
+        assert held.echo("after") == "after"
+        seen, _ = connections(topo.client, topo.vip, P2, 60)
+        assert f"{address}:{P2}" not in seen and sum(seen.values()) == 60, seen
+        lb.add_backend(vip, gone)
+        assert held.echo("readded") == "readded"
+        seen, _ = connections(topo.client, topo.vip, P2, 120)
+        assert seen[f"{address}:{P2}"] > 0, seen
+    finally:
+        held.close()
+    with pytest.raises(InvalidParameter):
+        lb.add_backend(vip, Backend(gone.address, P1))
+    with pytest.raises(InvalidParameter):
+        lb.ensure_service(_vip(topo), [gone])
+    with pytest.raises(VipConflict):
+        lb.ensure_service(_all(topo, service="other"), backends)
+
+
+def test_every_port_restart_learns_and_removes(topo, two_ports, lb):
+    vip, backends = _all(topo), _anyport(topo.tasks)
+    vip6 = ServiceVip("web6", ipaddress.ip_address("fd77::250"), "udp", EVERY_PORT)
+    backends6 = [Backend(ipaddress.ip_address(f"fd77::{i}"), EVERY_PORT) for i in (11, 12)]
+    exact = ServiceVip("api", ipaddress.ip_address(topo.vip), "tcp", P2)
+    lb.ensure_service(vip, backends)
+    lb.ensure_service(vip6, backends6)
+    lb.ensure_service(exact, [Backend(ipaddress.ip_address(list(topo.tasks)[0]), P2)])
+    again = NftLoadBalancer(topo.node_path)          # a restarted daemon learns the table back
+    try:
+        again.setup()
+        assert again.backends(vip) == lb.backends(vip) and again.backends(vip6) == tuple(backends6)
+        assert len(again.backends(exact)) == 1
+        gone = again.backends(vip)[1]
+        again.remove_backend(vip, gone)
+        again.remove_backend(vip6, backends6[0])
+        seen, _ = connections(topo.client, topo.vip, P1, 60)
+        assert f"{gone.address}:{P1}" not in seen and sum(seen.values()) == 60, seen
+        desired = LbRuleset(services=(LbService(vip, tuple(b for b in backends if b != gone)),
+                                      LbService(vip6, tuple(backends6[1:])),
+                                      LbService(exact, again.backends(exact))), interfaces=("br0",))
+        assert again.reconcile(desired) == 0
+        assert again.reconcile(LbRuleset(interfaces=("br0",))) == 3
+    finally:
+        again.close()
 
 
 def test_benchmark_runs():

@@ -9,7 +9,15 @@ import pytest
 
 from libnetwork.errors import InvalidParameter
 from libnetwork.firewall import create_load_balancer, lbjson, lbplan
-from libnetwork.firewall.lbapi import Backend, LbRuleset, LbService, LoadBalancer, ServiceVip, check_backends
+from libnetwork.firewall.lbapi import (
+    EVERY_PORT,
+    Backend,
+    LbRuleset,
+    LbService,
+    LoadBalancer,
+    ServiceVip,
+    check_backends,
+)
 from libnetwork.firewall.lbnull import NullLoadBalancer
 
 VIP = ServiceVip("svc1", ipaddress.ip_address("10.0.9.2"), "tcp", 80)
@@ -107,7 +115,8 @@ def test_setup_owns_only_its_table_and_declares_typed_maps_in_text():
     flushed = {c["flush"]["chain"]["name"] for c in batch if "flush" in c}
     assert flushed == set(lbjson.BASE_CHAINS)
     text = lbjson.setup_text()
-    assert text.count("typeof") == 4 and "flush" not in text and "delete" not in text
+    assert text.count("typeof") == 6 and "flush" not in text and "delete" not in text
+    assert "backends6_allports { typeof ip6 daddr . meta l4proto . numgen random mod 1 : ip6 daddr ; }" in text
 
 
 def test_chain_names_carry_the_service_id():
@@ -144,9 +153,11 @@ def test_contract_checks():
     with pytest.raises(InvalidParameter):
         ServiceVip("s", ipaddress.ip_address("10.0.0.1"), "sctp", 80)
     with pytest.raises(InvalidParameter):
-        ServiceVip("s", ipaddress.ip_address("10.0.0.1"), "tcp", 0)
+        ServiceVip("s", ipaddress.ip_address("10.0.0.1"), "tcp", 65536)
     with pytest.raises(InvalidParameter):
         Backend(ipaddress.ip_address("10.0.0.1"), 70000)
+    with pytest.raises(InvalidParameter):
+        Backend(ipaddress.ip_address("10.0.0.1"), -1)
     with pytest.raises(InvalidParameter):
         check_backends(VIP, [Backend(ipaddress.ip_address("fd00::1"), 80)])
     assert check_backends(VIP, backends(2) + backends(1)) == tuple(backends(2))
@@ -176,3 +187,93 @@ def test_reconcile_keeps_indices_and_removes_what_nobody_wants():
     deleted_chains = [c["delete"]["chain"]["name"] for c in commands if "chain" in c.get("delete", {})]
     assert deleted_chains == [lbjson.chain_name(other), "svc-orphan"]
     assert lbjson.reconcile_commands(lbjson.parse_live({}), LbRuleset()) == ([], 0)
+
+
+# -- every-port services ------------------------------------------------------------------
+
+ALL = ServiceVip("svc1", ipaddress.ip_address("10.0.9.2"), "tcp", EVERY_PORT)
+ALL6 = ServiceVip("svc6", ipaddress.ip_address("fd00::9:2"), "udp", EVERY_PORT)
+
+
+def anyport(n: int, start: int = 0) -> list[Backend]:
+    return [Backend(b.address, EVERY_PORT) for b in backends(n, start)]
+
+
+def test_every_port_backends_have_no_port_and_exact_ones_have_one():
+    assert ALL.every_port and not VIP.every_port and ALL.key != VIP.key
+    assert check_backends(ALL, anyport(2)) == tuple(anyport(2))
+    with pytest.raises(InvalidParameter):
+        check_backends(ALL, backends(1))
+    with pytest.raises(InvalidParameter):
+        check_backends(VIP, anyport(1))
+    with pytest.raises(InvalidParameter):
+        NullLoadBalancer().ensure_service(VIP, anyport(1))
+    with pytest.raises(InvalidParameter):
+        lbjson.reconcile_commands(lbjson.LiveTable(), LbRuleset(services=(LbService(ALL, tuple(backends(1))),)))
+
+
+def test_every_port_service_keys_on_protocol_and_keeps_the_port():
+    commands = lbjson.service_commands(ALL, lbplan.Slots().plan_assign(anyport(3)), new_service=True)
+    assert elements(commands, "add", "backends4_allports") == [
+        [{"concat": ["10.0.9.2", "tcp", i]}, str(b.address)] for i, b in enumerate(anyport(3))]
+    assert elements(commands, "add", "allports4") == [
+        [{"concat": ["10.0.9.2", "tcp"]}, {"goto": {"target": lbjson.chain_name(ALL)}}]]
+    assert not elements(commands, "add", "services4") and not elements(commands, "add", "backends4_tcp")
+    assert "-all-" in lbjson.chain_name(ALL) and lbjson.service_id_of(lbjson.chain_name(ALL)) == "svc1"
+    dnat = lbjson.service_rule(ALL, 3)[-1]["dnat"]
+    assert dnat["addr"]["map"]["key"]["concat"][1] == {"meta": {"key": "l4proto"}}   # no port in the key
+    assert dnat["addr"]["map"]["data"] == "@backends4_allports" and "port" not in dnat
+    assert lbjson.service_rule(ALL6, 1)[-1]["dnat"]["addr"]["map"]["data"] == "@backends6_allports"
+    removal = lbjson.removal_commands(ALL6, range(2))
+    assert elements(removal, "delete", "allports6") == [{"concat": ["fd00::9:2", "udp"]}]
+    assert elements(removal, "delete", "backends6_allports") == [
+        {"concat": ["fd00::9:2", "udp", 0]}, {"concat": ["fd00::9:2", "udp", 1]}]
+
+
+def test_every_port_change_costs_the_same_whatever_the_number_of_backends():
+    sizes = []
+    for n in (10, 10000):
+        old = anyport(n)
+        slots = lbplan.Slots(old)
+        remove = lbjson.service_commands(ALL, slots.plan_remove(old[3]))
+        add = lbjson.service_commands(ALL, slots.plan_add(anyport(1, n)[0]))
+        assert len(elements(remove, "delete", "backends4_allports")) == 2
+        sizes.append((len(str(add)), len(str(remove))))
+    assert abs(sizes[0][0] - sizes[1][0]) < 20 and abs(sizes[0][1] - sizes[1][1]) < 20
+
+
+def test_exact_ports_are_dispatched_before_every_port():
+    services = next(rules for name, _, rules in lbjson._base_chains() if name == "services")
+    maps = [rule[0]["vmap"]["data"] for rule in services]
+    assert maps == ["@services4", "@services6", "@allports4", "@allports6"]
+    declared = [c["add"]["map"] for c in lbjson.setup_batch() if "map" in c.get("add", {})]
+    assert {"name": "allports6", "type": ["ipv6_addr", "inet_proto"], "map": "verdict"}.items() <= \
+        next(m for m in declared if m["name"] == "allports6").items()
+
+
+def test_parse_live_every_port_beside_exact():
+    listing = {"nftables": [
+        {"map": {"family": "inet", "table": "cnm-lb", "name": "services4",
+                 "elem": [[{"concat": ["10.0.9.2", "tcp", 80]}, {"goto": {"target": lbjson.chain_name(VIP)}}]]}},
+        {"map": {"family": "inet", "table": "cnm-lb", "name": "allports4",
+                 "elem": [[{"concat": ["10.0.9.2", "tcp"]}, {"goto": {"target": lbjson.chain_name(ALL)}}]]}},
+        {"map": {"family": "inet", "table": "cnm-lb", "name": "allports6",
+                 "elem": [[{"concat": ["fd00::9:2", "udp"]}, {"goto": {"target": lbjson.chain_name(ALL6)}}]]}},
+        {"map": {"family": "inet", "table": "cnm-lb", "name": "backends4_tcp",
+                 "elem": [[{"concat": ["10.0.9.2", 80, 0]}, {"concat": ["10.1.0.1", 8080]}]]}},
+        {"map": {"family": "inet", "table": "cnm-lb", "name": "backends4_allports",
+                 "elem": [[{"concat": ["10.0.9.2", "tcp", 1]}, "10.1.0.2"],
+                          [{"concat": ["10.0.9.2", "tcp", 0]}, "10.1.0.1"],
+                          [{"concat": ["10.0.9.2", "udp", 0]}, "10.1.0.7"]]}},
+        {"map": {"family": "inet", "table": "cnm-lb", "name": "backends6_allports",
+                 "elem": [[{"concat": ["fd00::9:2", "udp", 0]}, "fd00::1:1"]]}},
+    ]}
+    live = lbjson.parse_live(listing)
+    assert live.services[VIP.key].dense() == backends(1)
+    assert live.services[ALL.key].vip == ALL and live.services[ALL.key].dense() == anyport(2)
+    assert live.services[ALL6.key].dense() == [Backend(ipaddress.ip_address("fd00::1:1"), EVERY_PORT)]
+    assert elements(live.strays, "delete", "backends4_allports") == [{"concat": ["10.0.9.2", "udp", 0]}]
+    # what was parsed reconciles to itself: nothing changes
+    desired = LbRuleset(services=tuple(LbService(s.vip, tuple(s.dense() or ())) for s in live.services.values()))
+    live.strays.clear()
+    assert lbjson.reconcile_commands(live, desired)[1] == 0
