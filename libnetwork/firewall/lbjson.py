@@ -64,6 +64,7 @@ BASE_CHAINS = ("prerouting", "output", "services", "postrouting")
 DSTNAT_PRIORITY = -110
 SRCNAT_PRIORITY = 100
 
+ALLPORTS = "allports"   # the every-port services' backend maps, both protocols in one
 _IP = {4: "ip", 6: "ip6"}
 
 
@@ -74,9 +75,6 @@ def dispatch_map(version: int, every_port: bool = False) -> str:
 def backend_map(version: int, protocol: str) -> str:
     """``protocol``: tcp, udp, or ALLPORTS for the every-port services of both."""
     return f"backends{version}_{protocol}"
-
-
-ALLPORTS = "allports"
 
 
 def _dispatch_of(vip: ServiceVip) -> str:

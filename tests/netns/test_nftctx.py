@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 import uuid
 
@@ -84,3 +85,12 @@ def test_helper_death_reopens_contexts_or_says_the_namespace_is_gone(spaces):
         for ctx in contexts:
             ctx.close()
     assert nftctx.HELPER.pid() is None
+
+
+def test_benchmark_runs():
+    """labs/bench_nftctx.py keeps working (three namespaces)."""
+    require_root()
+    bench = os.path.join(os.path.dirname(__file__), "..", "..", "labs", "bench_nftctx.py")
+    out = subprocess.run([sys.executable, bench, "--count", "3"], check=True, capture_output=True, text=True,
+                         timeout=120).stdout
+    assert "helper processes: 1," in out
