@@ -76,7 +76,8 @@ class Orchestrator:
             services=[placement.ServiceState(id=record.id, mode=intent.mode, replicas=intent.replicas)
                       for record, _ in services for intent in [servicespec.parse_spec(record.spec)]],
             tasks=[placement.TaskState(id=t.id, service_id=t.service_id, slot=t.slot, node_id=t.node_id,
-                                       desired_state=t.desired_state, state=t.state) for t, _ in tasks],
+                                       desired_state=t.desired_state, state=t.state, created_at=t.created_at)
+                   for t, _ in tasks],
             nodes=[placement.NodeState(id=n.id, ready=alive.get(n.id) == "alive", availability=n.availability)
                    for n, _ in nodes])
         by_id = {t.id: (t, revision) for t, revision in tasks}
@@ -86,9 +87,19 @@ class Orchestrator:
             task = TaskRecord(id=generate_id()[:25], service_id=create.service_id, slot=create.slot,
                               node_id=create.node_id or "", created_at=now, updated_at=now,
                               state="assigned" if create.node_id else "pending",
-                              message="assigned" if create.node_id else "no suitable node")
+                              message="assigned" if create.node_id else "pending task scheduling", err=create.err)
             await self.swarm.kv.cas(servicerecords.task_key(task.id), servicerecords.encode(task), 0)
             changed += 1
+        for assign in plan.assign:
+            found = by_id.get(assign.task_id)
+            if found is None:
+                continue
+            task, revision = found
+            updated = msgspec.structs.replace(task, node_id=assign.node_id, state="assigned", message="assigned",
+                                              err="", updated_at=now)
+            with contextlib.suppress(RevisionMismatch):
+                await self.swarm.kv.cas(servicerecords.task_key(task.id), servicerecords.encode(updated), revision)
+                changed += 1
         for shutdown in plan.shutdown:
             found = by_id.get(shutdown.task_id)
             if found is None:
@@ -104,7 +115,8 @@ class Orchestrator:
                 await self.swarm.kv.delete(servicerecords.task_key(task_id), expect_revision=found[1])
                 changed += 1
         if changed:
-            log.info("tasks placed", extra={"created": len(plan.create), "shut_down": len(plan.shutdown),
+            log.info("tasks placed", extra={"created": len(plan.create), "assigned": len(plan.assign),
+                                            "shut_down": len(plan.shutdown),
                                             "deleted": len(plan.delete)})
             with contextlib.suppress(CnmError):
                 await self.swarm.publish(TASKS_TOPIC, b"")
