@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from . import events
 from .errors import CnmError
 from .firewall import create_load_balancer
-from .firewall.lbapi import LB_PROTOCOLS, Backend, LoadBalancer, ServiceVip
+from .firewall.lbapi import EVERY_PORT, LB_PROTOCOLS, Backend, LoadBalancer, ServiceVip
 from .service_binding import ServiceBinding
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ log = logging.getLogger("cnmd")
 
 # (source, endpoint ID): one backend, wherever it lives.
 BackendKey = tuple[str, str]
-EVERY_PORT = 0
+
 
 
 @dataclass

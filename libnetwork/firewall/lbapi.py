@@ -125,6 +125,11 @@ class LoadBalancer(Protocol):
 
     def remove_interface(self, ifname: str) -> None: ...
 
+    def masquerade_between(self, in_ifname: str, out_ifname: str) -> None:
+        """Balanced connections entering through ``in_ifname`` and sent out through ``out_ifname`` are
+        masqueraded, so their backends answer through this namespace (a router in front of an overlay,
+        as the routing mesh's ingress sandbox)."""
+
     def ensure_service(self, vip: ServiceVip, backends: Iterable[Backend]) -> None:
         """The VIP exists with exactly these backends (none: new connections are refused)."""
 

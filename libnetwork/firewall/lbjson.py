@@ -175,6 +175,11 @@ def cleanup_batch() -> list[dict]:
 
 # -- elements --------------------------------------------------------------------------
 
+def masquerade_commands(verb: str, in_ifname: str, out_ifname: str) -> list[dict]:
+    """Balanced traffic entering through one interface and leaving through another is masqueraded."""
+    return [{verb: {"element": _obj(name=HAIRPIN, elem=[concat(in_ifname, out_ifname)])}}]
+
+
 def interface_commands(verb: str, ifname: str) -> list[dict]:
     return [{verb: {"element": _obj(name=INTERFACES, elem=[ifname])}},
             {verb: {"element": _obj(name=HAIRPIN, elem=[concat(ifname, ifname)])}}]

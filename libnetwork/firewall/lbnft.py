@@ -85,6 +85,9 @@ class NftLoadBalancer:
             self._run(lbjson.interface_commands("delete", ifname), "lb_remove_interface")
             self._interfaces.discard(ifname)
 
+    def masquerade_between(self, in_ifname: str, out_ifname: str) -> None:
+        self._run(lbjson.masquerade_commands("add", in_ifname, out_ifname), "lb_masquerade")
+
     # -- services ------------------------------------------------------------------------
 
     def _current(self, vip: ServiceVip) -> lbplan.Slots | None:

@@ -23,6 +23,9 @@ class NullLoadBalancer:
     def remove_interface(self, ifname: str) -> None:
         pass
 
+    def masquerade_between(self, in_ifname: str, out_ifname: str) -> None:
+        pass
+
     def ensure_service(self, vip: ServiceVip, backends: Iterable[Backend]) -> None:
         check_backends(vip, backends)  # the same arguments are refused as by the real one
 
