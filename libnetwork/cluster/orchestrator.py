@@ -73,10 +73,12 @@ class Orchestrator:
         nodes = await self.swarm.nodes()
         alive = await self.swarm.status()
         plan = placement.plan(
-            services=[placement.ServiceState(id=record.id, mode=intent.mode, replicas=intent.replicas)
+            services=[placement.ServiceState(id=record.id, mode=intent.mode, replicas=intent.replicas,
+                                             version=record.spec_version)
                       for record, _ in services for intent in [servicespec.parse_spec(record.spec)]],
             tasks=[placement.TaskState(id=t.id, service_id=t.service_id, slot=t.slot, node_id=t.node_id,
-                                       desired_state=t.desired_state, state=t.state, created_at=t.created_at)
+                                       desired_state=t.desired_state, state=t.state, created_at=t.created_at,
+                                       spec_version=t.spec_version)
                    for t, _ in tasks],
             nodes=[placement.NodeState(id=n.id, ready=alive.get(n.id) == "alive", availability=n.availability)
                    for n, _ in nodes])
@@ -86,6 +88,7 @@ class Orchestrator:
         for create in plan.create:
             task = TaskRecord(id=generate_id()[:25], service_id=create.service_id, slot=create.slot,
                               node_id=create.node_id or "", created_at=now, updated_at=now,
+                              spec_version=create.spec_version,
                               state="assigned" if create.node_id else "pending",
                               message="assigned" if create.node_id else "pending task scheduling", err=create.err)
             await self.swarm.kv.cas(servicerecords.task_key(task.id), servicerecords.encode(task), 0)

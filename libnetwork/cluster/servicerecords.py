@@ -52,6 +52,8 @@ class ServiceRecord(msgspec.Struct, kw_only=True):
     updated_at: str
     spec: dict
     previous_spec: dict | None = None
+    # Grows when what a task runs changes (not on a scale): tasks of an older one are replaced.
+    spec_version: int = 1
     # The network IDs the spec's targets resolved to, in the spec's order (ingress first when it publishes).
     networks: list[str] = msgspec.field(default_factory=list)
     # The service's aliases on each of those networks (TaskTemplate.Networks[].Aliases), by network ID.
@@ -80,6 +82,7 @@ class TaskRecord(msgspec.Struct, kw_only=True):
     sandbox_id: str = ""
     pid: int = 0
     exit_code: int = 0
+    spec_version: int = 1
     networks: list[TaskNetwork] = msgspec.field(default_factory=list)
 
 

@@ -134,8 +134,11 @@ class Services:
             wanted = [n for n in networks if n.id not in {v.network_id for v in kept}]
             vips = kept + await self._allocate_vips(allocator, intent, wanted, undo)
             dropped = [v for v in current.vips if v not in kept]
+            rerun = (_without_mode(spec) != _without_mode(current.spec) or ports != current.ports
+                     or [n.id for n in networks] != current.networks)
             updated = msgspec.structs.replace(
                 current, spec=spec, previous_spec=current.spec, updated_at=records.now_text(),
+                spec_version=current.spec_version + (1 if rerun else 0),
                 networks=[n.id for n in networks], aliases=aliases, vips=vips, ports=ports)
             try:
                 revision = await self.swarm.kv.cas(servicerecords.service_key(current.id),
@@ -273,6 +276,11 @@ class Services:
     async def _serve_report(self, caller: NodeIdentity, body: dict[str, Any]) -> dict[str, Any]:
         await self.report_task(caller.node_id, body)
         return {}
+
+
+def _without_mode(spec: dict[str, Any]) -> dict[str, Any]:
+    """What a task runs: a scale changes only the Mode."""
+    return {key: value for key, value in spec.items() if key != "Mode"}
 
 
 def _network_view(network: GlobalNetwork) -> dict[str, Any]:
