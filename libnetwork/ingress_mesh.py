@@ -141,15 +141,16 @@ class IngressMesh:
             front = await ctl.connect(GATEWAY_BRIDGE, sandbox.id, EndpointRequest())
         back = next(e for e in ctl.sandbox_endpoints(sandbox.id) if e.network_id == ingress_id)
         path = ctl.netns_path(sandbox)
-        assert front.ipv4 is not None and front.ifname and back.ifname
+        front_if, back_if = front.ifname, back.ifname
+        assert front.ipv4 is not None and front_if is not None and back_if is not None
 
         def open_balancer() -> LoadBalancer:
             # The sandbox routes between docker_gwbridge and ingress (Docker's ingress-sbox forwards too).
             set_netns_sysctls(path, {"ipv4/ip_forward": "1"})
             made = create_load_balancer(ctl.settings.iptables, netns=path)
             made.setup()
-            made.add_interface(front.ifname)
-            made.masquerade_between(front.ifname, back.ifname)
+            made.add_interface(front_if)
+            made.masquerade_between(front_if, back_if)
             return made
 
         self._balancer = await ctl.run(open_balancer)

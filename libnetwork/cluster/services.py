@@ -190,9 +190,9 @@ class Services:
         """Published ports: a port the mesh publishes is the cluster's, so two services cannot share one."""
         taken: dict[tuple[str, int], ServiceRecord] = {}
         for other in others:
-            for port in other.ports:
-                if port.mode == "ingress":
-                    taken[(port.protocol, port.published)] = other
+            for used in other.ports:
+                if used.mode == "ingress":
+                    taken[(used.protocol, used.published)] = other
         before = {(p.protocol, p.target, p.mode): p.published for p in keep}
         assigned: list[AssignedPort] = []
         for port in intent.ports:
