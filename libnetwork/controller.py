@@ -41,6 +41,7 @@ from .requests import EndpointRequest, NetworkCreate, SandboxCreate
 from .resolvers import SandboxResolvers
 from .sandbox_files import SandboxFiles
 from .sandbox_kernel import Sandboxes
+from .service_index import ServiceIndex
 from .settings import Settings, default_bridge_subnet
 from .store import Store
 from .swarm_scope import SWARM_IPAM, GlobalNetworkView, NoSwarm, SwarmIpam, SwarmScope
@@ -66,6 +67,8 @@ class Controller:
         self.locks = KeyedLocks()
         self.events = events.EventBus()
         self.dns = SandboxResolvers(self)
+        # Every network's services and their backends, local and remote (see service_index).
+        self.services = ServiceIndex()
         self.files = SandboxFiles(self)
         self._store: Store | None = None
         self._kernel: Sandboxes | None = None
@@ -97,7 +100,10 @@ class Controller:
         await self.discover_self()
         # DNS before the files: whether a sandbox has a resolver decides its resolv.conf.
         endpoint_events = (events.EndpointJoined, events.EndpointLeft)
+        # First: a later subscriber reading it sees the event already counted.
+        self.events.subscribe(self.services.on_event, *endpoint_events, events.NetworkRemoved)
         self.events.subscribe(self.dns.on_endpoint, *endpoint_events)
+        self.events.subscribe(self.dns.on_network_removed, events.NetworkRemoved)
         self.events.subscribe(self.files.on_endpoint, *endpoint_events)
         self.events.subscribe(functools.partial(publish.on_endpoint, self), *endpoint_events)
         # Before restore: restoring a sandbox opens its resolver again.

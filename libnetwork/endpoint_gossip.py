@@ -142,7 +142,7 @@ class EndpointGossip:
             entry = table.local_put(
                 endpoint.network_id, endpoint.id, ip=endpoint.ipv4, ipv6=endpoint.ipv6, mac=endpoint.mac or "",
                 vtep=ipaddress.ip_address(vtep), name=endpoint.name, aliases=endpoint.dns_names[1:],
-                sandbox=endpoint.sandbox_id)
+                sandbox=endpoint.sandbox_id, service=endpoint.service)
         else:
             entry = table.local_delete(endpoint.network_id, endpoint.id)
         if entry is None:
@@ -276,4 +276,5 @@ def _peers(entry: Entry) -> list[Peer]:
 def _endpoint_ref(entry: Entry) -> events.EndpointRef:
     return events.EndpointRef(
         id=entry.endpoint, network_id=entry.network, sandbox_id=entry.sandbox, name=entry.name,
-        dns_names=(entry.name, *entry.aliases), ipv4=entry.ip, ipv6=entry.ipv6, mac=entry.mac)
+        dns_names=(entry.name, *entry.aliases), ipv4=entry.ip, ipv6=entry.ipv6, mac=entry.mac,
+        service=entry.service)

@@ -56,6 +56,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from . import errors
+from .service_binding import ServiceBinding
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Key = tuple[str, str]
@@ -89,6 +90,8 @@ class Entry:
     aliases: tuple[str, ...]
     sandbox: str
     deleted: bool = False
+    service: ServiceBinding | None = None
+    """A swarm task's endpoint: the service it is a backend of, so every node learns its VIP and names."""
 
     @property
     def key(self) -> Key:
@@ -311,10 +314,11 @@ class EndpointTable:
 
     def local_put(self, network: str, endpoint: str, *, ip: ipaddress.IPv4Interface | None,
                   ipv6: ipaddress.IPv6Interface | None, mac: str, vtep: IPAddress, name: str,
-                  aliases: Iterable[str] = (), sandbox: str) -> Entry:
+                  aliases: Iterable[str] = (), sandbox: str, service: ServiceBinding | None = None) -> Entry:
         """This node's endpoint joined (or changed): stamp it, hold it, and answer the entry to publish."""
         entry = Entry(network=network, endpoint=endpoint, owner=self.node_id, version=self.clock.tick(),
-                      ip=ip, ipv6=ipv6, mac=mac, vtep=vtep, name=name, aliases=tuple(aliases), sandbox=sandbox)
+                      ip=ip, ipv6=ipv6, mac=mac, vtep=vtep, name=name, aliases=tuple(aliases), sandbox=sandbox,
+                      service=service)
         self._tombstones.pop(entry.key, None)
         self._unlink(entry.key)
         self._link(entry)

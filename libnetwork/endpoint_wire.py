@@ -7,9 +7,16 @@ addresses as packed bytes (address, then prefix length), Docker's 64-hex IDs
 and canonical MACs as raw bytes.  Unknown keys are ignored, so a later
 version can add a field without breaking older readers.
 
+A swarm task's ``ServiceBinding`` rides in the entry as a nested map under
+``b``: ``i`` service ID, ``n`` service name, ``m`` endpoint mode (left out
+for ``vip``), ``v`` the VIP packed like the endpoint's own address, ``l``
+the service's aliases, ``p`` the ingress ports as 5 bytes each (protocol
+index into ``PORT_PROTOCOLS``, published and target port, big-endian).
+
 Events of at most ``MAX_EVENT_BYTES`` are encoded, which leaves room for the
 event name and Serf's framing; an endpoint with a 63-character name, five
-20-character aliases and both address families takes about 380.  A bigger
+20-character aliases and both address families takes about 380, a typical
+task endpoint with its service binding about 300.  A bigger
 one is refused at encoding with ``EntryTooLarge`` (400), before it is
 published, rather than being silently dropped by Serf on every node.
 
@@ -22,17 +29,20 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import struct
 from typing import Any
 
 import msgpack
 
 from .endpoint_table import Entry, IPAddress, Snapshot
 from .errors import EntryTooLarge, InvalidParameter, MalformedPayload
+from .service_binding import PORT_PROTOCOLS, IngressPort, ServiceBinding
 
 MAX_EVENT_BYTES = 1000
 
 _HEX_ID = re.compile(r"(?:[0-9a-f]{2})+")
 _MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+_PORT = struct.Struct("!BHH")
 
 
 def encode_event(entry: Entry) -> bytes:
@@ -111,6 +121,22 @@ def _entry_map(entry: Entry, *, with_owner: bool) -> dict[str, Any]:
         out["s"] = _pack_id(entry.sandbox)
     if entry.deleted:
         out["d"] = True
+    if entry.service is not None:
+        out["b"] = _binding_map(entry.service)
+    return out
+
+
+def _binding_map(binding: ServiceBinding) -> dict[str, Any]:
+    out: dict[str, Any] = {"i": _pack_id(binding.service_id), "n": binding.service_name}
+    if binding.endpoint_mode != "vip":
+        out["m"] = binding.endpoint_mode
+    if binding.vip is not None:
+        out["v"] = binding.vip.ip.packed + bytes([binding.vip.network.prefixlen])
+    if binding.aliases:
+        out["l"] = list(binding.aliases)
+    if binding.ingress_ports:
+        out["p"] = b"".join(_PORT.pack(PORT_PROTOCOLS.index(port.protocol), port.published, port.target)
+                            for port in binding.ingress_ports)
     return out
 
 
@@ -163,7 +189,35 @@ def _entry(raw: dict[Any, Any], *, owner: str | None) -> Entry:
         aliases=tuple(aliases),
         sandbox=_unpack_id(raw.get("s", ""), "s"),
         deleted=deleted,
+        service=_binding(raw.get("b")),
     )
+
+
+def _binding(raw: object) -> ServiceBinding | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise MalformedPayload("endpoint event: service binding not a map")
+    service_id, name, mode = _id(raw, "i"), _text(raw, "n"), _text(raw, "m") or "vip"
+    aliases = raw.get("l", [])
+    if not isinstance(aliases, list) or not all(isinstance(alias, str) for alias in aliases):
+        raise MalformedPayload("endpoint event: service aliases not a list of strings")
+    vip = _interface(raw, "v", 4)
+    assert vip is None or isinstance(vip, ipaddress.IPv4Interface)
+    packed_ports = raw.get("p", b"")
+    if not isinstance(packed_ports, bytes) or len(packed_ports) % _PORT.size:
+        raise MalformedPayload("endpoint event: service ports not packed ports")
+    ports = list(_PORT.iter_unpack(packed_ports))
+    if any(protocol >= len(PORT_PROTOCOLS) for protocol, _, _ in ports):
+        raise MalformedPayload("endpoint event: service port of an unknown protocol")
+    try:
+        return ServiceBinding(
+            service_id=service_id, service_name=name, endpoint_mode=mode, vip=vip, aliases=tuple(aliases),
+            ingress_ports=tuple(IngressPort(PORT_PROTOCOLS[protocol], published, target)
+                                for protocol, published, target in ports))
+    # The binding's own checks (a name missing, dnsrr with a VIP, port 0) judge the sender's bytes.
+    except InvalidParameter as err:
+        raise MalformedPayload(f"endpoint event: bad service binding: {err.message}") from None
 
 
 def _id(raw: dict[Any, Any], key: str) -> str:

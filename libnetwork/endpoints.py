@@ -36,7 +36,7 @@ def endpoint_ref(endpoint: EndpointRecord, sandbox: SandboxRecord | None) -> eve
         id=endpoint.id, network_id=endpoint.network_id, sandbox_id=endpoint.sandbox_id, name=endpoint.name,
         dns_names=dns_names(endpoint, sandbox) if sandbox else (endpoint.name,),
         ipv4=endpoint.ipv4, ipv6=endpoint.ipv6,
-        mac=endpoint.mac, order=endpoint.created_seq)
+        mac=endpoint.mac, order=endpoint.created_seq, service=endpoint.service)
 
 
 async def connect(ctl: Controller, network: NetworkRecord, sandbox: SandboxRecord,
@@ -51,7 +51,7 @@ async def connect(ctl: Controller, network: NetworkRecord, sandbox: SandboxRecor
         id=generate_id(), network_id=network.id, sandbox_id=sandbox.id, name=sandbox.name,
         aliases=list(dict.fromkeys(request.aliases)), links=list(request.links),
         driver_opts=dict(request.driver_opts), ipam_config=dict(request.ipam_config),
-        created_seq=sandbox.next_seq,
+        created_seq=sandbox.next_seq, service=request.service,
     )
     sandbox.next_seq += 1
     ctl.store.put("sandbox", sandbox)

@@ -28,6 +28,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from .service_binding import ServiceBinding
+
 log = logging.getLogger("cnmd")
 
 # The source of this host's own networks and endpoints.
@@ -64,6 +66,8 @@ class EndpointRef:
     mac: str | None = None
     # Connection order inside its sandbox (eth0 first): the first network answers first.
     order: int = 0
+    # A swarm task's endpoint: the service it is a backend of on this network.
+    service: ServiceBinding | None = None
 
 
 @dataclass(frozen=True)

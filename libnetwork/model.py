@@ -12,6 +12,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
+from .service_binding import ServiceBinding
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -86,6 +88,8 @@ class EndpointRecord:
     published: list[dict[str, Any]] = field(default_factory=list)
     created_seq: int = 0                 # connection order inside the sandbox
     ready: bool = False
+    # A swarm task's endpoint: the service it is a backend of on this network.
+    service: ServiceBinding | None = None
 
 
 @dataclass

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .service_binding import ServiceBinding
+
 
 @dataclass(frozen=True)
 class SubnetRequest:
@@ -45,6 +47,8 @@ class EndpointRequest:
     # Docker's EndpointIPAMConfig (IPv4Address, IPv6Address, LinkLocalIPs):
     # checked against the network by the controller, which alone knows it.
     ipam_config: Mapping[str, Any] = field(default_factory=dict)
+    # Set by the swarm's task agent on a task's endpoints: the service it answers for there.
+    service: ServiceBinding | None = None
 
 
 @dataclass(frozen=True)

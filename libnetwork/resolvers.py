@@ -10,11 +10,18 @@ zones the same way, with no resolver here.  The resolver updates everyone's
 answers from them, so the change is visible to the next query at a cost
 that does not grow with the number of sandboxes.  Records are translated to
 ``libnetwork.dns.api`` values here; the resolver never sees them.
+
+A swarm task's endpoint (one with a ``ServiceBinding``) also answers its
+service's names, as Docker's ``addServiceBinding`` adds them: ``tasks.NAME``
+always, and in dnsrr mode (no VIP) NAME itself, so it returns every task.
+Otherwise NAME answers the service's virtual IP: a member of its own per
+(network, service), ``service/<network>/<service>``, held while at least one
+task of that service is known on that network, here or elsewhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from . import etcfiles, events
@@ -24,6 +31,8 @@ from .dns.server import Resolver
 from .dns.sockets import open_resolver_sockets
 from .errors import InvalidParameter
 from .model import EndpointRecord, SandboxRecord
+from .service_binding import ServiceBinding
+from .service_index import ServiceChange, ServiceIndex
 
 if TYPE_CHECKING:
     from .controller import Controller
@@ -43,6 +52,28 @@ def dns_names(endpoint: EndpointRecord, sandbox: SandboxRecord) -> tuple[str, ..
     return tuple(dict.fromkeys([endpoint.name, *endpoint.aliases, sandbox.id[:12], sandbox.hostname]))
 
 
+def answered_names(own: Sequence[str], service: ServiceBinding | None) -> tuple[str, ...]:
+    """The names that answer an endpoint's own address: its DNSNames (the first answers PTR), then its service's.
+
+    The one computation for local and remote endpoints alike, so a task
+    resolves the same from every node.  ``tasks.`` goes before the service's
+    name and each alias (Docker's addServiceBinding); the names themselves
+    only when the service has no VIP on this network (dnsrr mode): a VIP
+    answers them otherwise (``service_member``).
+    """
+    if service is None:
+        return tuple(dict.fromkeys(own))
+    names = [*own, service.tasks_name, *(f"tasks.{alias}" for alias in service.names[1:])]
+    if service.vip is None:
+        names += service.names
+    return tuple(dict.fromkeys(names))
+
+
+def service_member(nid: str, service_id: str) -> str:
+    """The resolver member holding a service's VIP on a network."""
+    return f"service/{nid}/{service_id}"
+
+
 class SandboxResolvers:
     def __init__(self, ctl: Controller):
         self._ctl = ctl
@@ -50,11 +81,14 @@ class SandboxResolvers:
         # Endpoints of sandboxes on other hosts, by (source, sandbox): their
         # names on each network, in their connection order.
         self._remote: dict[tuple[str, str], dict[str, tuple[int, Membership]]] = {}
+        # Which services each network has, for their VIPs' names.
+        self._services = ServiceIndex()
 
     async def on_endpoint(self, event: events.Event) -> None:
         """An endpoint joined or left a network, here or on another host."""
         if not isinstance(event, (events.EndpointJoined, events.EndpointLeft)):
             return
+        self._services_changed(self._services.apply(event))
         if event.source != events.LOCAL:
             self._remote_endpoint(event)
             return
@@ -63,6 +97,22 @@ class SandboxResolvers:
         sandbox = self._ctl.sandboxes.get(event.endpoint.sandbox_id)
         if sandbox is not None:
             await self.sync(sandbox)
+
+    def on_network_removed(self, event: events.Event) -> None:
+        """The network's instance here is gone: so are its services' VIPs."""
+        if isinstance(event, events.NetworkRemoved):
+            self._services_changed(self._services.forget_network(event.network.id))
+
+    def _services_changed(self, changes: Iterable[ServiceChange]) -> None:
+        for change in changes:
+            member, binding = service_member(change.network.id, change.service_id), change.binding
+            if change.kind == "removed" or binding.vip is None:
+                self.resolver.forget(member)
+            elif change.kind == "added" or change.previous != binding:
+                # PTR of the VIP answers the service's name, its first.
+                names = EndpointNames(names=binding.names, ipv4=binding.vip.ip)
+                self.resolver.update(SandboxNames(
+                    sid=member, memberships=(Membership(change.network.id, change.network.name, names),)))
 
     def _remote_endpoint(self, event: events.EndpointJoined | events.EndpointLeft) -> None:
         """A sandbox elsewhere is a member of its networks' zones like a local one, with no resolver here."""
@@ -74,7 +124,7 @@ class SandboxResolvers:
         ref = event.endpoint
         if isinstance(event, events.EndpointJoined):
             entries[ref.id] = (ref.order, Membership(event.network.id, event.network.name, EndpointNames(
-                names=ref.dns_names or (ref.name,),
+                names=answered_names(ref.dns_names or (ref.name,), ref.service),
                 ipv4=ref.ipv4.ip if ref.ipv4 else None, ipv6=ref.ipv6.ip if ref.ipv6 else None)))
         else:
             entries.pop(ref.id, None)
@@ -144,7 +194,7 @@ class SandboxResolvers:
     @staticmethod
     def _endpoint_names(endpoint: EndpointRecord, sandbox: SandboxRecord) -> EndpointNames:
         return EndpointNames(
-            names=dns_names(endpoint, sandbox),
+            names=answered_names(dns_names(endpoint, sandbox), endpoint.service),
             ipv4=endpoint.ipv4.ip if endpoint.ipv4 else None,
             ipv6=endpoint.ipv6.ip if endpoint.ipv6 else None)
 

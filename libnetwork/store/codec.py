@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ..errors import Internal
+from ..errors import Internal, InvalidParameter
 
 T = TypeVar("T")
 
@@ -121,6 +121,10 @@ def decode(data: bytes | str, cls: type[T]) -> T:
     # as a ValidationError, with the path to the field.
     except msgspec.DecodeError as err:
         raise BadRecord(f"stored {cls.__name__} does not decode: {err}") from err
+    # A nested value's own checks (ServiceBinding.__post_init__) raise the
+    # project's error, which msgspec passes through untouched.
+    except InvalidParameter as err:
+        raise BadRecord(f"stored {cls.__name__} does not decode: {err.message}") from err
 
 
 _DECODERS: dict[type, Callable[[bytes | str], Any]] = {}

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from libnetwork import errors
 from libnetwork.endpoint_table import Change, EndpointTable, Entry, Key, OwnerClock, Snapshot
 from libnetwork.endpoint_wire import MAX_EVENT_BYTES, decode_event, decode_snapshot, encode_event, encode_snapshot
+from libnetwork.service_binding import IngressPort, ServiceBinding
 
 VTEP_A = ipaddress.ip_address("192.0.2.1")
 NET = "a" * 64
@@ -90,6 +91,29 @@ def test_a_change_of_version_alone_is_not_a_change_for_consumers():
     t.apply(entry("peer", "e1", 1))
     assert t.apply(entry("peer", "e1", 7)) is None
     assert t.get(NET, "e1") == entry("peer", "e1", 7), "held all the same, so older events stay refused"
+
+
+def test_a_changed_service_binding_is_a_change_for_consumers():
+    t = table()
+    web = ServiceBinding("svc1", "web", vip=ipaddress.IPv4Interface("10.0.0.100/24"))
+    t.apply(replace(entry("peer", "e1", 1), service=web))
+    assert t.apply(replace(entry("peer", "e1", 2), service=web)) is None
+    change = t.apply(replace(entry("peer", "e1", 3), service=replace(web, aliases=("www",))))
+    assert change is not None and change.kind == "updated" and change.previous is not None
+    assert change.previous.service == web and change.entry.service is not None
+    assert change.entry.service.aliases == ("www",)
+    change = t.apply(entry("peer", "e1", 4))
+    assert change is not None and change.kind == "updated" and change.entry.service is None
+
+
+def test_local_put_holds_the_binding_and_its_tombstone_keeps_it():
+    t = table()
+    web = ServiceBinding("svc1", "web", vip=ipaddress.IPv4Interface("10.0.0.100/24"))
+    put_entry = t.local_put(NET, "e1", ip=None, ipv6=None, mac="", vtep=VTEP_A, name="web.1.x", sandbox="s1",
+                            service=web)
+    assert put_entry.service == web and t.get(NET, "e1") == put_entry
+    tombstone = t.local_delete(NET, "e1")
+    assert tombstone is not None and tombstone.deleted and tombstone.service == web
 
 
 def test_own_entries_coming_back_from_gossip_are_ignored_but_advance_the_clock():
@@ -581,6 +605,96 @@ def test_events_round_trip(example):
     assert decode_event(encode_event(example)) == example
 
 
+# A swarm task's endpoint: NAME.SLOT.TASKID as its name, its sandbox's short ID and hostname as aliases.
+TASK_ID = "x8kzq0c7vj3m2n4p5r6s7t8u9"
+SERVICE_ID = "w3lq9h2k8m7n6b5v4c3x2z1a0"
+
+
+def task_binding(**over) -> ServiceBinding:
+    fields = dict(
+        service_id=SERVICE_ID, service_name="frontend-web-service", endpoint_mode="vip",
+        vip=ipaddress.IPv4Interface("10.0.1.2/24"), aliases=("web", "frontend"),
+        ingress_ports=(IngressPort("tcp", 8080, 80), IngressPort("udp", 5353, 53)))
+    fields.update(over)
+    return ServiceBinding(**fields)  # type: ignore[arg-type]
+
+
+def task_entry(**over) -> Entry:
+    fields = dict(
+        network="1" * 64, endpoint="2" * 64, owner="n" * 25, version=1_733_000_000_000_000,
+        ip=ipaddress.IPv4Interface("10.0.1.7/24"), ipv6=None, mac="02:42:0a:00:01:07",
+        vtep=ipaddress.ip_address("192.168.10.11"), name=f"frontend-web-service.1.{TASK_ID}",
+        aliases=("3" * 12, "3" * 12), sandbox="3" * 64, service=task_binding())
+    fields.update(over)
+    return Entry(**fields)  # type: ignore[arg-type]
+
+
+def test_a_typical_task_endpoint_fits_an_event_with_room_to_spare():
+    task = task_entry()
+    assert task.service is not None and len(task.service.service_name) == 20 and len(task.name) == 20 + 3 + 25
+    data = encode_event(task)
+    assert decode_event(data) == task
+    assert len(data) < MAX_EVENT_BYTES // 2, len(data)
+    # Even with the biggest endpoint this format otherwise takes.
+    assert len(encode_event(biggest_entry(service=task_binding()))) < MAX_EVENT_BYTES // 2
+
+
+def test_a_service_binding_is_packed():
+    body = msgpack.unpackb(encode_event(task_entry()))
+    binding = body["b"]
+    assert binding["i"] == SERVICE_ID and binding["n"] == "frontend-web-service" and "m" not in binding
+    assert binding["v"] == bytes([10, 0, 1, 2, 24]) and binding["l"] == ["web", "frontend"]
+    assert binding["p"] == b"\x00\x1f\x90\x00\x50" + b"\x01\x14\xe9\x00\x35"
+    assert "b" not in msgpack.unpackb(encode_event(entry("peer", "e1", 1)))
+    dnsrr = msgpack.unpackb(encode_event(task_entry(service=ServiceBinding("a" * 64, "db", "dnsrr"))))["b"]
+    assert dnsrr == {"i": bytes.fromhex("a" * 64), "n": "db", "m": "dnsrr"}
+
+
+@pytest.mark.parametrize("binding", [
+    task_binding(),
+    task_binding(endpoint_mode="dnsrr", vip=None),
+    task_binding(vip=None, aliases=(), ingress_ports=()),
+    task_binding(service_id="a" * 64, vip=ipaddress.IPv4Interface("10.255.0.5/16")),
+])
+def test_service_bindings_round_trip(binding):
+    for deleted in (False, True):
+        task = task_entry(service=binding, deleted=deleted)
+        assert decode_event(encode_event(task)) == task
+    snap = Snapshot("n" * 25, 2 * 10**15, (task_entry(service=binding),))
+    assert decode_snapshot(encode_snapshot(snap)) == snap
+
+
+def packed_binding(**over) -> bytes:
+    body = msgpack.unpackb(encode_event(task_entry()))
+    body["b"].update(over)
+    for key, value in over.items():
+        if value is None:
+            del body["b"][key]
+    return msgpack.packb(body)
+
+
+@pytest.mark.parametrize("data", [
+    packed_binding(i=None), packed_binding(i=""), packed_binding(i=5), packed_binding(n=None),
+    packed_binding(n=""), packed_binding(n=["web"]), packed_binding(m="round-robin"), packed_binding(m=1),
+    packed_binding(m="dnsrr"),                                        # dnsrr with a VIP
+    packed_binding(v=b"\x0a\x00\x01\x02"), packed_binding(v=b"\x0a\x00\x01\x02\x21"), packed_binding(v="10.0.1.2/24"),
+    packed_binding(v=bytes(16) + b"\x40"),                            # an IPv6 VIP
+    packed_binding(l="web"), packed_binding(l=[None]), packed_binding(p=[[0, 80, 80]]),
+    packed_binding(p=b"\x00\x1f\x90\x00"), packed_binding(p=b"\x02\x1f\x90\x00\x50"),
+    packed_binding(p=b"\x00\x00\x00\x00\x50"),                      # port 0
+    msgpack.packb({**msgpack.unpackb(encode_event(task_entry())), "b": [SERVICE_ID, "web"]}),
+    msgpack.packb({**msgpack.unpackb(encode_event(task_entry())), "b": "web"}),
+])
+def test_malformed_service_bindings_raise_a_typed_error(data):
+    with pytest.raises(errors.MalformedPayload) as exc:
+        decode_event(data)
+    assert isinstance(exc.value, ValueError) and exc.value.status == 400
+
+
+def test_unknown_keys_of_a_service_binding_are_ignored():
+    assert decode_event(packed_binding(z=[1, 2], w={"x": 1})) == task_entry()
+
+
 hex_ids = st.integers(0, 2**256 - 1).map(lambda n: f"{n:064x}")
 texts = st.text(min_size=1, max_size=30)
 ipv4_ifaces = st.builds(lambda a, p: ipaddress.IPv4Interface((a, p)), st.integers(0, 2**32 - 1), st.integers(0, 32))
@@ -591,7 +705,13 @@ entries = st.builds(
     mac=st.one_of(st.just(""), st.just("02:42:0a:00:00:01"), st.text(max_size=20)),
     vtep=st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6)), name=st.text(max_size=63),
     aliases=st.lists(st.text(max_size=20), max_size=5).map(tuple), sandbox=st.one_of(st.just(""), hex_ids, texts),
-    deleted=st.booleans())
+    deleted=st.booleans(), service=st.none() | st.builds(
+        lambda sid, name, dnsrr, vip, aliases, ports: ServiceBinding(
+            sid, name, "dnsrr" if dnsrr else "vip", None if dnsrr else vip, aliases, ports),
+        st.one_of(hex_ids, texts), texts, st.booleans(), st.none() | ipv4_ifaces,
+        st.lists(st.text(max_size=20), max_size=3).map(tuple),
+        st.lists(st.builds(IngressPort, st.sampled_from(("tcp", "udp")), st.integers(1, 65535),
+                           st.integers(1, 65535)), max_size=3).map(tuple)))
 
 
 @settings(max_examples=200, deadline=None)
@@ -661,7 +781,8 @@ def test_malformed_snapshots_raise_a_typed_error(data):
 msgpack_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=20)
     | st.binary(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from("noev46mtalsdx"), inner, max_size=12),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.sampled_from("noev46mtalsdbipx"), inner, max_size=12),
     max_leaves=30)
 
 

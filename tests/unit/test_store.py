@@ -35,6 +35,7 @@ from libnetwork import errors
 from libnetwork.cluster.etcd import EtcdClient, EtcdMember
 from libnetwork.cluster.etcdstore import EtcdKV
 from libnetwork.model import EndpointRecord, NetworkRecord, PoolRecord, SandboxRecord
+from libnetwork.service_binding import IngressPort, ServiceBinding
 from libnetwork.store import (
     Compacted,
     EventType,
@@ -663,8 +664,47 @@ def test_bad_records_raise_a_typed_error(body: bytes) -> None:
 
 
 def test_model_records_round_trip() -> None:
-    for record in (network(), endpoint(), sandbox()):
+    for record in (network(), endpoint(), sandbox(), task_endpoint()):
         assert codec.decode(codec.encode(record), type(record)) == record
+
+
+def task_endpoint() -> EndpointRecord:
+    return dataclasses.replace(endpoint("e2"), service=ServiceBinding(
+        service_id="svc1", service_name="web", vip=IPv4Interface("10.0.1.2/24"), aliases=("www", "front"),
+        ingress_ports=(IngressPort("tcp", 8080, 80), IngressPort("udp", 5353, 53))))
+
+
+def test_a_task_endpoints_service_binding_round_trips() -> None:
+    for binding in (task_endpoint().service, ServiceBinding("svc2", "db", "dnsrr")):
+        record = dataclasses.replace(task_endpoint(), service=binding)
+        data = codec.encode(record)
+        back = codec.decode(data, EndpointRecord)
+        assert back == record and back.service is not None
+        assert type(back.service.aliases) is tuple and type(back.service.ingress_ports) is tuple
+    body = json.loads(codec.encode(task_endpoint()))
+    assert body["service"]["vip"] == "10.0.1.2/24"
+    assert body["service"]["ingress_ports"][1] == {"protocol": "udp", "published": 5353, "target": 53}
+
+
+def test_an_endpoint_stored_before_service_bindings_loads_without_one() -> None:
+    old = json.loads(codec.encode(endpoint()))
+    del old["service"]
+    record = codec.decode(json.dumps(old), EndpointRecord)
+    assert record == endpoint() and record.service is None
+
+
+@pytest.mark.parametrize("service", [
+    {"service_id": "", "service_name": "web"},                                    # its own checks
+    {"service_id": "s", "service_name": "web", "endpoint_mode": "dnsrr", "vip": "10.0.1.2/24"},
+    {"service_id": "s", "service_name": "web", "vip": "fd00::2/64"},             # not IPv4
+    {"service_id": "s", "service_name": "web", "ingress_ports": [{"protocol": "sctp", "published": 1, "target": 1}]},
+    {"service_id": "s", "service_name": "web", "ingress_ports": [[1, 2]]},
+    {"service_name": "web"},
+])
+def test_a_bad_stored_binding_is_a_bad_record(service: dict[str, Any]) -> None:
+    body = {**json.loads(codec.encode(endpoint())), "service": service}
+    with pytest.raises(codec.BadRecord):
+        codec.decode(json.dumps(body), EndpointRecord)
 
 
 def test_a_union_it_cannot_tell_apart_is_refused_at_once() -> None:
