@@ -173,10 +173,10 @@ async def serve(args: argparse.Namespace) -> None:
     from aiohttp import web
 
     from .api.server import build_app
-    from .cluster.scope import SwarmNetworks
-    from .cluster.swarm import Swarm
     from .cluster.orchestrator import Orchestrator
+    from .cluster.scope import SwarmNetworks
     from .cluster.services import Services
+    from .cluster.swarm import Swarm
     from .cluster.taskagent import TaskAgent
     from .controller import Controller, Settings
     from .endpoint_gossip import EndpointGossip

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import events, publish
@@ -41,20 +40,12 @@ log = logging.getLogger("cnmd")
 SANDBOX_NAME = "ingress-sbox"
 # (protocol, published port) on every node.
 PortKey = tuple[str, int]
-BackendKey = tuple[str, str]
-
-
-@dataclass
-class _Port:
-    service_id: str
-    # (source, endpoint ID) -> (task address on ingress, target port)
-    backends: dict[BackendKey, tuple[ipaddress.IPv4Address, int]] = field(default_factory=dict)
 
 
 class IngressMesh:
     def __init__(self, ctl: Controller):
         self._ctl = ctl
-        self._ports: dict[PortKey, _Port] = {}
+        self._programmed: dict[PortKey, ServiceVip] = {}
         self._sandbox: SandboxRecord | None = None
         self._balancer: LoadBalancer | None = None
         self._front: ipaddress.IPv4Address | None = None  # the sandbox's address on docker_gwbridge
@@ -107,19 +98,8 @@ class IngressMesh:
                 self._change(self._remove_sandbox())
         elif isinstance(event, (events.EndpointJoined, events.EndpointLeft)):
             binding = event.endpoint.service
-            if binding is None or not binding.ingress_ports or event.endpoint.ipv4 is None:
-                return
-            key = (event.source, event.endpoint.id)
-            changed = set()
-            for port in binding.ingress_ports:
-                pkey = (port.protocol, port.published)
-                entry = self._ports.setdefault(pkey, _Port(binding.service_id))
-                if isinstance(event, events.EndpointJoined):
-                    entry.backends[key] = (event.endpoint.ipv4.ip, port.target)
-                else:
-                    entry.backends.pop(key, None)
-                changed.add(pkey)
-            await self._program(changed)
+            if binding is not None and binding.ingress_ports and self._ingress_network(event.network.id):
+                await self._program()
 
     # -- the ingress sandbox ---------------------------------------------------------------------
 
@@ -156,7 +136,7 @@ class IngressMesh:
         self._balancer = await ctl.run(open_balancer)
         self._sandbox, self._front = sandbox, front.ipv4.ip
         log.info("ingress sandbox ready", extra={"sandbox": sandbox.id[:12], "address": str(self._front)})
-        await self._program(set(self._ports))
+        await self._program()
 
     async def _remove_sandbox(self) -> None:
         sandbox, self._sandbox = self._sandbox, None
@@ -169,28 +149,39 @@ class IngressMesh:
 
     # -- ports -----------------------------------------------------------------------------------
 
-    async def _program(self, changed: set[PortKey]) -> None:
-        """The balancer's view of the changed ports, then the node's published ports to match."""
+    def _wanted(self) -> dict[PortKey, tuple[str, list[Backend]]]:
+        """Every published port of the mesh: its service and its tasks on ingress, from the controller's index."""
+        wanted: dict[PortKey, tuple[str, list[Backend]]] = {}
+        for nid in self._ctl.services.networks():
+            if not self._ingress_network(nid):
+                continue
+            for service_id, binding in self._ctl.services.bindings(nid).items():
+                state = self._ctl.services.service(nid, service_id)
+                addresses = state.addresses() if state is not None else []
+                for port in binding.ingress_ports:
+                    wanted[(port.protocol, port.published)] = (
+                        service_id, [Backend(address, port.target) for address in addresses])
+        return wanted
+
+    async def _program(self) -> None:
+        """The balancer's ports as the tasks now are, then the node's published ports to match."""
         if self._sandbox is None or self._balancer is None or self._front is None:
             return
-        for pkey in sorted(changed):
-            protocol, published = pkey
-            entry = self._ports[pkey]
-            vip = ServiceVip(entry.service_id, self._front, protocol, published)
+        wanted = self._wanted()
+        for (protocol, published), (service_id, targets) in sorted(wanted.items()):
+            vip = ServiceVip(service_id, self._front, protocol, published)
             try:
-                if entry.backends:
-                    targets = [Backend(address, target) for address, target in dict.fromkeys(entry.backends.values())]
-                    await self._ctl.run(self._balancer.ensure_service, vip, targets)
-                else:
-                    await self._ctl.run(self._balancer.remove_service, vip)
-                    del self._ports[pkey]
+                await self._ctl.run(self._balancer.ensure_service, vip, targets)
             except CnmError as err:
                 log.error("programming an ingress port failed", extra={"port": f"{published}/{protocol}",
                                                                         "error": err.message})
-        wanted = {f"{published}/{protocol}": [{"HostIp": "", "HostPort": str(published)}]
-                  for protocol, published in self._ports}
-        if wanted != self._sandbox.port_bindings:
+            self._programmed[(protocol, published)] = vip
+        for pkey in [k for k in self._programmed if k not in wanted]:
+            await self._ctl.attempt(self._balancer.remove_service, self._programmed.pop(pkey))
+        bindings = {f"{published}/{protocol}": [{"HostIp": "", "HostPort": str(published)}]
+                    for protocol, published in wanted}
+        if bindings != self._sandbox.port_bindings:
             try:
-                await publish.rebind(self._ctl, self._sandbox, wanted)
+                await publish.rebind(self._ctl, self._sandbox, bindings)
             except CnmError as err:
-                log.error("publishing ingress ports failed", extra={"ports": sorted(wanted), "error": err.message})
+                log.error("publishing ingress ports failed", extra={"ports": sorted(bindings), "error": err.message})

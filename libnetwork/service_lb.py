@@ -17,9 +17,7 @@ untouched (conntrack keeps them), and so are its own until they close.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import events
@@ -33,30 +31,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cnmd")
 
-# (source, endpoint ID): one backend, wherever it lives.
-BackendKey = tuple[str, str]
-
-
-
-@dataclass
-class _Service:
-    binding: ServiceBinding
-    backends: dict[BackendKey, ipaddress.IPv4Address] = field(default_factory=dict)
-
-    def vips(self) -> list[ServiceVip]:
-        assert self.binding.vip is not None
-        return [ServiceVip(self.binding.service_id, self.binding.vip.ip, protocol, EVERY_PORT)
-                for protocol in LB_PROTOCOLS]
-
-    def targets(self) -> list[Backend]:
-        return [Backend(address, EVERY_PORT) for address in dict.fromkeys(self.backends.values())]
+def _vips(binding: ServiceBinding) -> list[ServiceVip]:
+    assert binding.vip is not None
+    return [ServiceVip(binding.service_id, binding.vip.ip, protocol, EVERY_PORT) for protocol in LB_PROTOCOLS]
 
 
 class ServiceBalancer:
+    """Programs what the controller's ``ServiceIndex`` knows (it has seen each event first)."""
+
     def __init__(self, ctl: Controller):
         self._ctl = ctl
-        # network ID -> service ID -> its VIP and backends
-        self._services: dict[str, dict[str, _Service]] = {}
         # sandbox ID -> its load balancer, and the (network, service) pairs programmed in it
         self._balancers: dict[str, LoadBalancer] = {}
         self._programmed: dict[str, set[tuple[str, str]]] = {}
@@ -69,61 +53,29 @@ class ServiceBalancer:
             balancer.close()
         self._balancers.clear()
 
-    def services_on(self, nid: str) -> dict[str, _Service]:
-        return self._services.get(nid, {})
+    def _vip_services(self, nid: str) -> list[ServiceBinding]:
+        return [b for b in self._ctl.services.bindings(nid).values() if b.vip is not None]
 
     async def on_endpoint(self, event: events.Event) -> None:
         if not isinstance(event, (events.EndpointJoined, events.EndpointLeft)) or event.network.scope != "swarm":
             return
         ref, nid = event.endpoint, event.network.id
         binding = ref.service
-        if binding is not None and binding.vip is not None and ref.ipv4 is not None:
-            key = (event.source, ref.id)
-            if isinstance(event, events.EndpointJoined):
-                await self._backend_up(nid, binding, key, ref.ipv4.ip)
-            else:
-                await self._backend_down(nid, binding, key)
+        if binding is not None and binding.vip is not None:
+            # a backend came or went, here or on another host: every local sandbox on the network follows
+            for sid in self._sandboxes_on(nid):
+                await self._program(sid, nid, binding)
         if event.source == events.LOCAL:
             if isinstance(event, events.EndpointJoined):
-                await self._sandbox_joined(ref.sandbox_id, nid)
+                for service in self._vip_services(nid):
+                    await self._program(ref.sandbox_id, nid, service)
             else:
                 await self._sandbox_left(ref.sandbox_id, nid, event.sandbox_leaving)
-
-    # -- backends, from every host ------------------------------------------------------------
-
-    async def _backend_up(self, nid: str, binding: ServiceBinding, key: BackendKey,
-                          address: ipaddress.IPv4Address) -> None:
-        service = self._services.setdefault(nid, {}).setdefault(binding.service_id, _Service(binding))
-        if service.backends.get(key) == address:
-            return
-        service.binding = binding
-        service.backends[key] = address
-        log.debug("service backend up", extra={"service": binding.service_name, "network": nid[:12],
-                                               "backend": str(address), "vip": str(binding.vip)})
-        for sid in self._sandboxes_on(nid):
-            await self._program(sid, nid, service)
-
-    async def _backend_down(self, nid: str, binding: ServiceBinding, key: BackendKey) -> None:
-        service = self._services.get(nid, {}).get(binding.service_id)
-        if service is None or service.backends.pop(key, None) is None:
-            return
-        log.debug("service backend down", extra={"service": binding.service_name, "network": nid[:12]})
-        if not service.backends:
-            del self._services[nid][binding.service_id]
-        for sid in self._sandboxes_on(nid):
-            if service.backends:
-                await self._program(sid, nid, service)
-            else:
-                await self._unprogram(sid, nid, service)
 
     # -- local sandboxes ------------------------------------------------------------------------
 
     def _sandboxes_on(self, nid: str) -> list[str]:
         return [e.sandbox_id for e in self._ctl.network_endpoints(nid) if e.ready]
-
-    async def _sandbox_joined(self, sid: str, nid: str) -> None:
-        for service in list(self.services_on(nid).values()):
-            await self._program(sid, nid, service)
 
     async def _sandbox_left(self, sid: str, nid: str, sandbox_leaving: bool) -> None:
         if sandbox_leaving:
@@ -132,8 +84,8 @@ class ServiceBalancer:
             if balancer is not None:
                 balancer.close()  # its table goes with the namespace
             return
-        for service in list(self.services_on(nid).values()):
-            await self._unprogram(sid, nid, service)
+        for service_id in [s for n, s in self._programmed.get(sid, set()) if n == nid]:
+            await self._unprogram(sid, nid, service_id)
 
     async def _balancer(self, sid: str) -> LoadBalancer | None:
         balancer = self._balancers.get(sid)
@@ -153,25 +105,33 @@ class ServiceBalancer:
         self._balancers[sid] = balancer
         return balancer
 
-    async def _program(self, sid: str, nid: str, service: _Service) -> None:
-        """The sandbox balances the service's VIP over exactly its current backends."""
+    async def _program(self, sid: str, nid: str, binding: ServiceBinding) -> None:
+        """The sandbox balances the service's VIP over exactly its current backends (none left: no VIP)."""
+        state = self._ctl.services.service(nid, binding.service_id)
+        targets = [Backend(address, EVERY_PORT) for address in state.addresses()] if state is not None else []
+        if not targets:
+            await self._unprogram(sid, nid, binding.service_id, binding)
+            return
         try:
             balancer = await self._balancer(sid)
             if balancer is None:
                 return
-            for vip in service.vips():
-                await self._ctl.run(balancer.ensure_service, vip, service.targets())
+            for vip in _vips(state.binding if state is not None else binding):
+                await self._ctl.run(balancer.ensure_service, vip, targets)
         except CnmError as err:
             log.error("programming a service VIP failed", extra={
-                "sandbox": sid[:12], "service": service.binding.service_name, "error": err.message})
+                "sandbox": sid[:12], "service": binding.service_name, "error": err.message})
             return
-        self._programmed.setdefault(sid, set()).add((nid, service.binding.service_id))
+        self._programmed.setdefault(sid, set()).add((nid, binding.service_id))
 
-    async def _unprogram(self, sid: str, nid: str, service: _Service) -> None:
-        if (nid, service.binding.service_id) not in self._programmed.get(sid, set()):
+    async def _unprogram(self, sid: str, nid: str, service_id: str, binding: ServiceBinding | None = None) -> None:
+        if (nid, service_id) not in self._programmed.get(sid, set()):
             return
+        self._programmed[sid].discard((nid, service_id))
         balancer = self._balancers.get(sid)
-        if balancer is not None:
-            for vip in service.vips():
+        if balancer is None or binding is None:
+            state = self._ctl.services.service(nid, service_id)
+            binding = state.binding if state is not None else binding
+        if balancer is not None and binding is not None:
+            for vip in _vips(binding):
                 await self._ctl.attempt(balancer.remove_service, vip)
-        self._programmed[sid].discard((nid, service.binding.service_id))
