@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
 
@@ -13,6 +13,9 @@ from libnetwork.api.server import errors_middleware
 from libnetwork.cluster import servicespec
 from libnetwork.cluster.servicerecords import AssignedPort, ServiceRecord, TaskNetwork, TaskRecord, VirtualIP
 from libnetwork.errors import Conflict, InvalidParameter, NotFound
+
+if TYPE_CHECKING:
+    from libnetwork.cluster.swarm import Swarm
 
 NODE_ID = "91ty66tyx7frwifupibt0q9nf"
 INGRESS_ID = "zqz75lgwvn0wcnb1hzsu0zucw"
@@ -150,7 +153,7 @@ def build_app(backend: services.ServiceBackend, manager: bool = True) -> web.App
             raise Unavailable(swarm.NOT_A_MANAGER)
 
     app = web.Application(middlewares=[errors_middleware])
-    app[swarm.SWARM] = SimpleNamespace(require_manager=require_manager)  # type: ignore[assignment]
+    app[swarm.SWARM] = cast("Swarm", SimpleNamespace(require_manager=require_manager))
     app[services.SERVICES] = backend
     routes = [("GET", "/_ping", _ping), ("HEAD", "/_ping", _ping), ("GET", "/version", _version),
               ("GET", "/info", _info), ("GET", "/nodes", _nodes), ("GET", "/nodes/{id}", _node),
