@@ -17,7 +17,7 @@ from aiohttp import web
 from .. import __version__, lookup
 from ..errors import CnmError, InvalidParameter
 from ..eventlog import EventLog
-from . import events, filters, parse, swarm, system, views
+from . import events, filters, parse, services, swarm, system, views
 from .replies import error_reply, json_reply, query_flag, read_json
 
 if TYPE_CHECKING:
@@ -227,10 +227,12 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/containers/json", list_containers),
     ("GET", "/containers/{id}/json", inspect_container),
     *swarm.ROUTES,
+    *services.ROUTES,
 )
 
 
-def build_app(controller: Controller, cluster: Swarm, *, metrics: bool = False) -> web.Application:
+def build_app(controller: Controller, cluster: Swarm, service_backend: services.ServiceBackend | None = None, *,
+              metrics: bool = False) -> web.Application:
     middlewares: list = [errors_middleware]
     if metrics:
         from .. import metrics as metrics_
@@ -240,6 +242,7 @@ def build_app(controller: Controller, cluster: Swarm, *, metrics: bool = False) 
     app = web.Application(middlewares=middlewares, client_max_size=4 * 1024 * 1024)
     app[CONTROLLER] = controller
     app[swarm.SWARM] = cluster
+    app[services.SERVICES] = service_backend if service_backend is not None else services.NoServices()
     event_log = EventLog()
     # Subscribed here, after the controller started: like dockerd, no events for
     # the predefined networks or what a restart restores.

@@ -3,9 +3,9 @@
 Shapes, statuses and texts are dockerd's (docs/reference/swarm-api.md, from
 captures of dockerd 20.10 and the moby v26 source): ``Version.Index`` is the
 etcd revision of the record, durations are nanoseconds, timestamps RFC 3339
-with nanoseconds.  Routes this daemon has no use for yet (services, tasks,
-secrets, configs) answer a manager with empty lists, anyone else with the
-same 503 texts dockerd gives.
+with nanoseconds.  Routes this daemon has no use for yet (secrets, configs)
+answer a manager with empty lists, anyone else with the same 503 texts
+dockerd gives.  Services and tasks are api/services.py's.
 """
 
 from __future__ import annotations
@@ -273,7 +273,7 @@ async def empty_list(request: web.Request) -> web.Response:
 
 async def not_implemented(request: web.Request) -> web.Response:
     _swarm(request).require_manager()
-    raise NotImplementedByDriver("services, secrets and configs are not implemented by this daemon yet")
+    raise NotImplementedByDriver("secrets and configs are not implemented by this daemon yet")
 
 
 ROUTES = (
@@ -289,15 +289,6 @@ ROUTES = (
     ("GET", "/nodes/{id}", inspect_node),
     ("DELETE", "/nodes/{id}", remove_node),
     ("POST", "/nodes/{id}/update", update_node),
-    ("GET", "/services", empty_list),
-    ("GET", "/services/{id}", not_implemented),
-    ("POST", "/services/create", not_implemented),
-    ("POST", "/services/{id}/update", not_implemented),
-    ("DELETE", "/services/{id}", not_implemented),
-    ("GET", "/services/{id}/logs", not_implemented),
-    ("GET", "/tasks", empty_list),
-    ("GET", "/tasks/{id}", not_implemented),
-    ("GET", "/tasks/{id}/logs", not_implemented),
     ("GET", "/secrets", empty_list),
     ("POST", "/secrets/create", not_implemented),
     ("GET", "/secrets/{id}", not_implemented),

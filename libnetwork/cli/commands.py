@@ -208,6 +208,72 @@ def node_commands() -> Command:
         ])
 
 
+def service_commands() -> Command:
+    from .service import validate_publish
+
+    return Command(
+        "service", "service COMMAND", "Manage Swarm services", group=MANAGEMENT, subcommands=[
+            Command("create", "create [OPTIONS] [--] [COMMAND] [ARG...]", "Create a new service",
+                    nargs=(0, None), interspersed=False, run="service:run_create", flags=[
+                        Flag("container-label", kind="list", validator=validate_label, help="Container labels"),
+                        Flag("detach", "d", help="Exit immediately instead of waiting for the service to converge"),
+                        Flag("endpoint-mode", kind="string", default="vip", help="Endpoint mode (vip or dnsrr)"),
+                        Flag("env", "e", "list", help="Set environment variables"),
+                        Flag("hostname", kind="string", help="Container hostname"),
+                        Flag("image", kind="string", default="cnm-task", help="Image of the tasks"),
+                        Flag("label", "l", "list", validator=validate_label, help="Service labels"),
+                        Flag("mode", kind="string", default="replicated",
+                             help='Service mode ("replicated" or "global")'),
+                        Flag("name", kind="string", help="Service name"),
+                        Flag("network", kind="list", help="Network attachments"),
+                        Flag("publish", "p", "list", validator=validate_publish,
+                             help="Publish a port as a node port"),
+                        Flag("quiet", "q", help="Suppress progress output"),
+                        Flag("replicas", kind="uint64", help="Number of tasks"),
+                    ]),
+            Command("inspect", "inspect [OPTIONS] SERVICE [SERVICE...]",
+                    "Display detailed information on one or more services",
+                    nargs=(1, None), run="service:run_inspect", flags=[
+                        _format_flag("f", "Format output using a custom template:\n"
+                                     "'json':             Print in JSON format\n"
+                                     "'TEMPLATE':         Print output using the given Go template"),
+                        Flag("pretty", help="Print the information in a human friendly format"),
+                    ]),
+            Command("ls", "ls [OPTIONS]", "List services", aliases=("list",), run="service:run_ls", flags=[
+                Flag("filter", "f", "filter", validator=validate_filter,
+                     help="Filter output based on conditions provided"),
+                _format_flag(),
+                Flag("quiet", "q", help="Only display IDs"),
+            ]),
+            Command("ps", "ps [OPTIONS] SERVICE [SERVICE...]", "List the tasks of one or more services",
+                    nargs=(1, None), run="service:run_ps", flags=[
+                        Flag("filter", "f", "filter", validator=validate_filter,
+                             help="Filter output based on conditions provided"),
+                        _format_flag(),
+                        Flag("no-resolve", help="Do not map IDs to Names"),
+                        Flag("no-trunc", help="Do not truncate output"),
+                        Flag("quiet", "q", help="Only display task IDs"),
+                    ]),
+            Command("rm", "rm SERVICE [SERVICE...]", "Remove one or more services", aliases=("remove",),
+                    nargs=(1, None), run="service:run_rm"),
+            Command("scale", "scale SERVICE=REPLICAS [SERVICE=REPLICAS...]",
+                    "Scale one or multiple replicated services", nargs=(1, None), run="service:run_scale", flags=[
+                        Flag("detach", "d", help="Exit immediately instead of waiting for the service to converge"),
+                    ]),
+            Command("update", "update [OPTIONS] SERVICE", "Update a service", nargs=(1, 1),
+                    run="service:run_update", flags=[
+                        Flag("detach", "d", help="Exit immediately instead of waiting for the service to converge"),
+                        Flag("env-add", kind="list", help="Add or update an environment variable"),
+                        Flag("force", help="Force update even if no changes require it"),
+                        Flag("image", kind="string", help="Service image tag"),
+                        Flag("publish-add", kind="list", validator=validate_publish,
+                             help="Add or update a published port"),
+                        Flag("quiet", "q", help="Suppress progress output"),
+                        Flag("replicas", kind="uint64", help="Number of tasks"),
+                    ]),
+        ])
+
+
 def sandbox_commands() -> Command:
     return Command(
         "sandbox", "sandbox COMMAND", "Manage sandboxes", group=MANAGEMENT, subcommands=[
@@ -294,5 +360,6 @@ def root_command() -> Command:
     root.add(network_commands())
     root.add(node_commands())
     root.add(sandbox_commands())
+    root.add(service_commands())
     root.add(swarm_commands())
     return root
