@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import __version__, daemonconfig, logs
+from .errors import CnmError
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -199,7 +200,7 @@ async def serve(args: argparse.Namespace) -> None:
     cluster = Swarm(args.data_root)
     scope = SwarmNetworks(cluster)
     controller.attach_swarm(scope)
-    services = Services(cluster, scope.allocator)
+    services = Services(cluster, scope.allocator, is_local_network=lambda term: _is_local_network(controller, term))
     # Both follow the endpoint events, those the restore replays included.
     balancer, mesh = ServiceBalancer(controller), IngressMesh(controller)
     balancer.start()
@@ -249,6 +250,13 @@ async def serve(args: argparse.Namespace) -> None:
     if os.path.exists(socket_path):
         os.unlink(socket_path)
     log.info("daemon stopped")
+
+
+def _is_local_network(controller: Controller, term: str) -> bool:
+    try:
+        return bool(controller.find_network(term).scope == "local")
+    except CnmError:
+        return False
 
 
 async def _start_metrics(args: argparse.Namespace,

@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
 
-from ..errors import CnmError, Conflict, Forbidden, InvalidParameter, NotFound
+from ..errors import CnmError, Conflict, Forbidden, Internal, InvalidParameter, NotFound
 from ..ids import generate_id
 from ..store.api import KeyNotFound, RevisionMismatch
 from . import records, servicerecords, servicespec
@@ -43,10 +43,12 @@ _CAS_ATTEMPTS = 20
 class Services:
     """Docker's service routes over etcd; ``changed`` wakes the orchestrator after every change."""
 
-    def __init__(self, swarm: Swarm, allocator: Any):
-        """``allocator``: a coroutine function answering the swarm's ``GlobalNetworks`` (manager only)."""
+    def __init__(self, swarm: Swarm, allocator: Any, is_local_network: Callable[[str], bool] = lambda _term: False):
+        """``allocator``: a coroutine function answering the swarm's ``GlobalNetworks`` (manager only);
+        ``is_local_network``: whether a name or ID is one of this node's local-scope networks."""
         self.swarm = swarm
         self._allocator = allocator
+        self._is_local_network = is_local_network
         self.changed = asyncio.Event()
         swarm.manager_calls["tasks.assigned"] = self._serve_assigned
         swarm.manager_calls["tasks.report"] = self._serve_report
@@ -119,13 +121,13 @@ class Services:
         self.swarm.require_manager()
         current, revision = await self.find_service(reference)
         if version != revision:
-            raise InvalidParameter(servicespec.OUT_OF_SEQUENCE)
+            raise Internal(servicespec.OUT_OF_SEQUENCE)
         spec = servicespec.fill_defaults(spec)
         intent = servicespec.parse_spec(spec)
-        if intent.name != current.spec.get("Name"):
-            raise InvalidParameter(servicespec.RENAME_UNSUPPORTED)
         allocator: GlobalNetworks = await self._allocator()
         others = [r for r, _ in await self.list_services() if r.id != current.id]
+        if any(other.spec.get("Name") == intent.name for other in others):  # a rename, as dockerd 20.10 allows
+            raise Conflict(servicespec.NAME_CONFLICT.format(name=intent.name))
         async with contextlib.AsyncExitStack() as undo:
             networks, aliases = await self._resolve_networks(allocator, intent)
             ports = self._assign_ports(intent, current.id, others, keep=current.ports)
@@ -144,7 +146,7 @@ class Services:
                 revision = await self.swarm.kv.cas(servicerecords.service_key(current.id),
                                                    servicerecords.encode(updated), version)
             except RevisionMismatch:
-                raise InvalidParameter(servicespec.OUT_OF_SEQUENCE) from None
+                raise Internal(servicespec.OUT_OF_SEQUENCE) from None
             undo.pop_all()
         await self._release_vips(allocator, dropped)
         log.info("service updated", extra={"service": intent.name, "id": current.id, "replicas": intent.replicas})
@@ -174,7 +176,10 @@ class Services:
             try:
                 network = await allocator.find(target.target)
             except NotFound:
-                raise NotFound(servicespec.NETWORK_NOT_FOUND.format(network=target.target)) from None
+                if self._is_local_network(target.target):
+                    raise Forbidden(servicespec.NETWORK_LOCAL_SCOPE.format(network=target.target)) from None
+                # dockerd answers 500 here
+                raise Internal(servicespec.NETWORK_NOT_FOUND.format(network=target.target)) from None
             if network.ingress:
                 raise InvalidParameter(servicespec.INGRESS_NOT_ATTACHABLE.format(network=target.target))
             if network.id not in {n.id for n in found}:
