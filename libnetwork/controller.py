@@ -69,6 +69,9 @@ class Controller:
         self.dns = SandboxResolvers(self)
         # Every network's services and their backends, local and remote (see service_index).
         self.services = ServiceIndex()
+        # Subscribed first, before anything can subscribe: a later subscriber reading it sees the event counted.
+        self.events.subscribe(self.services.on_event, events.EndpointJoined, events.EndpointLeft,
+                              events.NetworkRemoved)
         self.files = SandboxFiles(self)
         self._store: Store | None = None
         self._kernel: Sandboxes | None = None
@@ -100,8 +103,6 @@ class Controller:
         await self.discover_self()
         # DNS before the files: whether a sandbox has a resolver decides its resolv.conf.
         endpoint_events = (events.EndpointJoined, events.EndpointLeft)
-        # First: a later subscriber reading it sees the event already counted.
-        self.events.subscribe(self.services.on_event, *endpoint_events, events.NetworkRemoved)
         self.events.subscribe(self.dns.on_endpoint, *endpoint_events)
         self.events.subscribe(self.dns.on_network_removed, events.NetworkRemoved)
         self.events.subscribe(self.files.on_endpoint, *endpoint_events)

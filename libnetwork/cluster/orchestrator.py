@@ -65,6 +65,8 @@ class Orchestrator:
                     await self.converge()
             except (CnmError, OSError) as err:
                 log.debug("orchestration failed", extra={"error": str(err)})
+            except Exception:  # a bug must not stop the orchestrator for good
+                log.exception("orchestration failed")
 
     async def converge(self) -> int:
         """One round: the plan for what is in etcd now, applied; answers how many records changed."""
@@ -118,7 +120,7 @@ class Orchestrator:
                 await self.swarm.kv.delete(servicerecords.task_key(task_id), expect_revision=found[1])
                 changed += 1
         if changed:
-            log.info("tasks placed", extra={"created": len(plan.create), "assigned": len(plan.assign),
+            log.info("tasks placed", extra={"new_tasks": len(plan.create), "assigned": len(plan.assign),
                                             "shut_down": len(plan.shutdown),
                                             "deleted": len(plan.delete)})
             with contextlib.suppress(CnmError):

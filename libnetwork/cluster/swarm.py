@@ -742,6 +742,8 @@ class Swarm:
 
     async def leader(self) -> str | None:
         """The node ID of etcd's leader, which ``node ls`` shows as the swarm's Leader."""
+        if self._etcd_client is None:
+            return None
         try:
             return await leader_name(self._etcd_client)
         except CnmError:

@@ -89,6 +89,8 @@ class TaskAgent:
                     await self.reconcile()
                 except (CnmError, OSError) as err:
                     log.debug("task reconciliation failed", extra={"error": str(err)})
+                except Exception:  # a bug must not stop the agent for good
+                    log.exception("task reconciliation failed")
             elif self._local:
                 await self._leave_all()
             with contextlib.suppress(TimeoutError):
