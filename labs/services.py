@@ -92,6 +92,8 @@ def names_and_vip(hosts: ClusterHosts, replicas: int) -> tuple[str, str]:
     ov.wait_for(lambda: len(ov.resolve(netns, f"tasks.{SERVICE}") or []) == replicas, timeout=CONVERGE,
                 interval=0.3)
     vip = (ov.resolve(netns, SERVICE) or [""])[0]
+    # "Running" is the command started, as on Docker: its server listens a moment later
+    ov.wait_for(lambda: len(spread(netns, vip, 80, 12)["tasks"]) == replicas, timeout=CONVERGE, interval=0.3)
     say(f"{BOLD}[{last}/client] $ query A {SERVICE}{PLAIN}\n  {vip}    (the service's virtual IP on {NETWORK})")
     tasks = ", ".join(sorted(ov.resolve(netns, f"tasks.{SERVICE}") or []))
     say(f"{BOLD}[{last}/client] $ query A tasks.{SERVICE}{PLAIN}\n  {tasks}")
