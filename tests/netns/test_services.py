@@ -66,6 +66,12 @@ def spread(netns: str, host: str, port: int, count: int = 200) -> dict:
                              timeout=120).stdout)
 
 
+def listening(netns: str, host: str, port: int, tasks: int) -> bool:
+    """"Running" is the command started, as Docker's: a task's server listens a moment later."""
+    result = spread(netns, host, port, count=5 * tasks)
+    return result["errors"] == 0 and len(result["tasks"]) == tasks
+
+
 def create_web(manager: Daemon, replicas: int = 4, *extra: str) -> str:
     return manager.docker("service", "create", "--detach", "--name", "web", "--replicas", str(replicas),
                           "--network", "svcnet", "-p", "8080:80", *extra,
@@ -91,8 +97,7 @@ def test_a_service_spreads_and_answers_on_its_vip(hosts: ClusterHosts) -> None:
     client = node2.sandbox_netns("client")
     eventually(lambda: resolve(client, "web") == [vip])
     eventually(lambda: len(resolve(client, "tasks.web")) == 4)
-    # "running" is the process started, as Docker's: its server listens a moment later
-    eventually(lambda: spread(client, vip, 80, count=20)["errors"] == 0)
+    eventually(lambda: listening(client, vip, 80, 4))
     result = spread(client, vip, 80)
     assert result["errors"] == 0 and len(result["tasks"]) == 4, result
     assert min(result["tasks"].values()) >= 20, result  # 200 over 4: every task gets a share
@@ -108,6 +113,7 @@ def test_the_published_port_answers_on_a_node_without_tasks(hosts: ClusterHosts)
         eventually(lambda: {n for n, _ in running_tasks(node1, "web")} == {"node1", "node2"}
                    and len(running_tasks(node1, "web")) == 4)
         router = f"/run/netns/{hosts.underlay.router}"
+        eventually(lambda: listening(router, hosts.ip("node3"), 8080, 4))
         result = spread(router, hosts.ip("node3"), 8080)
         assert result["errors"] == 0 and len(result["tasks"]) == 4, result
         assert min(result["tasks"].values()) >= 20, result
@@ -156,6 +162,7 @@ def test_a_killed_node_has_its_tasks_placed_again(hosts: ClusterHosts) -> None:
         client = node2.sandbox_netns("client")
         vip = resolve(client, "web")[0]
         eventually(lambda: len(resolve(client, "tasks.web")) == 4, timeout=30)
+        eventually(lambda: listening(client, vip, 80, 4))
         result = spread(client, vip, 80, count=80)
         assert result["errors"] == 0 and len(result["tasks"]) == 4, result
     finally:
