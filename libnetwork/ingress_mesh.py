@@ -23,11 +23,10 @@ import ipaddress
 import logging
 from typing import TYPE_CHECKING
 
-from . import events, publish
+from . import events, gateway_bridge, publish
 from .errors import CnmError, NotFound
-from .firewall import create_load_balancer
+from .firewall import open_load_balancer
 from .firewall.lbapi import Backend, LoadBalancer, ServiceVip
-from .gateway_bridge import NAME as GATEWAY_BRIDGE
 from .netlink import set_netns_sysctls
 from .requests import EndpointRequest, NetworkAttachment, SandboxCreate
 
@@ -50,6 +49,7 @@ class IngressMesh:
         self._balancer: LoadBalancer | None = None
         self._front: ipaddress.IPv4Address | None = None  # the sandbox's address on docker_gwbridge
         self._changing: asyncio.Task[None] | None = None
+        self._programming = asyncio.Lock()
 
     def start(self) -> None:
         """Follow the events (before the controller's restore, which replays them)."""
@@ -74,6 +74,8 @@ class IngressMesh:
                 await work
             except CnmError as err:
                 log.error("ingress sandbox change failed", extra={"error": err.message})
+            except Exception:  # a bug or the kernel: logged, and tried again at the next task change
+                log.exception("ingress sandbox change failed")
 
         self._changing = asyncio.create_task(after_previous(), name="ingress-sandbox")
 
@@ -99,7 +101,10 @@ class IngressMesh:
         elif isinstance(event, (events.EndpointJoined, events.EndpointLeft)):
             binding = event.endpoint.service
             if binding is not None and binding.ingress_ports and self._ingress_network(event.network.id):
-                await self._program()
+                if self._balancer is None:
+                    self._change(self._ensure_sandbox(event.network.id))  # a setup that failed: again
+                else:
+                    await self._program()
 
     # -- the ingress sandbox ---------------------------------------------------------------------
 
@@ -114,32 +119,32 @@ class IngressMesh:
             sandbox = await ctl.create_sandbox(SandboxCreate(
                 name=SANDBOX_NAME, hostname=SANDBOX_NAME, swarm_task=True,
                 networks=(NetworkAttachment(network=ingress_id),)))
-        endpoints = ctl.sandbox_endpoints(sandbox.id)
-        front = next((e for e in endpoints if ctl.networks.get(e.network_id) is not None
-                      and ctl.networks[e.network_id].name == GATEWAY_BRIDGE), None)
+        gateway = await gateway_bridge.ensure(ctl)
+        front = next((e for e in ctl.sandbox_endpoints(sandbox.id) if e.network_id == gateway.id), None)
         if front is None:
-            front = await ctl.connect(GATEWAY_BRIDGE, sandbox.id, EndpointRequest())
+            front = await ctl.connect(gateway.id, sandbox.id, EndpointRequest())
         back = next(e for e in ctl.sandbox_endpoints(sandbox.id) if e.network_id == ingress_id)
         path = ctl.netns_path(sandbox)
         front_if, back_if = front.ifname, back.ifname
         assert front.ipv4 is not None and front_if is not None and back_if is not None
 
-        def open_balancer() -> LoadBalancer:
-            # The sandbox routes between docker_gwbridge and ingress (Docker's ingress-sbox forwards too).
-            set_netns_sysctls(path, {"ipv4/ip_forward": "1"})
-            made = create_load_balancer(ctl.settings.iptables, netns=path)
-            made.setup()
-            made.add_interface(front_if)
-            made.masquerade_between(front_if, back_if)
-            return made
+        def route(balancer: LoadBalancer) -> None:
+            balancer.add_interface(front_if)
+            balancer.masquerade_between(front_if, back_if)
 
-        self._balancer = await ctl.run(open_balancer)
+        # The sandbox routes between docker_gwbridge and ingress (Docker's ingress-sbox forwards too).
+        await ctl.run(set_netns_sysctls, path, {"ipv4/ip_forward": "1"})
+        balancer = await ctl.run(open_load_balancer, ctl.settings.iptables, path, route)
+        if self._balancer is not None:
+            self._balancer.close()
+        self._balancer = balancer
         self._sandbox, self._front = sandbox, front.ipv4.ip
         log.info("ingress sandbox ready", extra={"sandbox": sandbox.id[:12], "address": str(self._front)})
         await self._program()
 
     async def _remove_sandbox(self) -> None:
-        sandbox, self._sandbox = self._sandbox, None
+        sandbox, self._sandbox, self._front = self._sandbox, None, None
+        self._programmed.clear()
         if self._balancer is not None:
             self._balancer.close()
             self._balancer = None
@@ -165,6 +170,11 @@ class IngressMesh:
 
     async def _program(self) -> None:
         """The balancer's ports as the tasks now are, then the node's published ports to match."""
+        # From an event's delivery and from the sandbox's own set-up: one at a time.
+        async with self._programming:
+            await self._program_now()
+
+    async def _program_now(self) -> None:
         if self._sandbox is None or self._balancer is None or self._front is None:
             return
         wanted = self._wanted()

@@ -74,16 +74,23 @@ async def rebind(ctl: Controller, sandbox: SandboxRecord, port_bindings: dict[st
 
     The old bindings are revoked first, so a port that stays is gone for the
     moment of one firewall transaction; connections already made keep going
-    (conntrack holds their translation).
+    (conntrack holds their translation).  If the new ones cannot all be had,
+    the old ones are published again and the record keeps them, so the caller
+    sees the difference and can try again.
     """
     gateway = gateway_endpoint(ctl, sandbox)
     if gateway is not None and gateway.published:
         failures = await revoke(ctl, gateway)
         if failures:
             raise CnmError("; ".join(failures))
-    sandbox.port_bindings = dict(port_bindings)
+    previous, sandbox.port_bindings = sandbox.port_bindings, dict(port_bindings)
+    try:
+        await program(ctl, sandbox)
+    except CnmError:
+        sandbox.port_bindings = previous
+        await sync(ctl, sandbox)
+        raise
     ctl.store.put("sandbox", sandbox)
-    await program(ctl, sandbox)
 
 
 async def on_endpoint(ctl: Controller, event: events.Event) -> None:

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 
 from . import events
 from .errors import CnmError
-from .firewall import create_load_balancer
-from .firewall.lbapi import EVERY_PORT, LB_PROTOCOLS, Backend, LoadBalancer, ServiceVip
+from .firewall import open_load_balancer
+from .firewall.lbapi import EVERY_PORT, LB_PROTOCOLS, Backend, LbRuleset, LbService, LoadBalancer, ServiceVip
 from .service_binding import ServiceBinding
 
 if TYPE_CHECKING:
@@ -94,16 +94,26 @@ class ServiceBalancer:
         sandbox = self._ctl.sandboxes.get(sid)
         if sandbox is None:
             return None
-        path = self._ctl.netns_path(sandbox)
-
-        def open_balancer() -> LoadBalancer:
-            made = create_load_balancer(self._ctl.settings.iptables, netns=path)
-            made.setup()
-            return made
-
-        balancer = await self._ctl.run(open_balancer)
+        balancer = await self._ctl.run(open_load_balancer, self._ctl.settings.iptables, self._ctl.netns_path(sandbox))
         self._balancers[sid] = balancer
+        # After a restart the namespace's table is as cnmd left it: services removed meanwhile go now.
+        desired, programmed = self._desired(sid)
+        await self._ctl.run(balancer.reconcile, LbRuleset(services=tuple(desired)))
+        self._programmed[sid] = programmed
         return balancer
+
+    def _desired(self, sid: str) -> tuple[list[LbService], set[tuple[str, str]]]:
+        """Every VIP of every swarm network the sandbox is on, with the backends known now."""
+        services, programmed = [], set()
+        for endpoint in self._ctl.sandbox_endpoints(sid):
+            nid = endpoint.network_id
+            for binding in self._vip_services(nid):
+                state = self._ctl.services.service(nid, binding.service_id)
+                targets = tuple(Backend(a, EVERY_PORT) for a in state.addresses()) if state is not None else ()
+                if targets:
+                    services += [LbService(vip, targets) for vip in _vips(binding)]
+                    programmed.add((nid, binding.service_id))
+        return services, programmed
 
     async def _program(self, sid: str, nid: str, binding: ServiceBinding) -> None:
         """The sandbox balances the service's VIP over exactly its current backends (none left: no VIP)."""

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("cnmd")
 
 PERIOD = 1.0
-TASKS_TOPIC = "tasks"
 
 
 class Orchestrator:
@@ -124,5 +123,5 @@ class Orchestrator:
                                             "shut_down": len(plan.shutdown),
                                             "deleted": len(plan.delete)})
             with contextlib.suppress(CnmError):
-                await self.swarm.publish(TASKS_TOPIC, b"")
+                await self.swarm.publish(servicerecords.TASKS_TOPIC, b"")
         return changed

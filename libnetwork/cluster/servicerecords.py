@@ -13,6 +13,8 @@ from __future__ import annotations
 import msgspec
 
 SERVICE_PREFIX = "services/"
+# The gossip event the orchestrator sends after placing tasks: nodes look at their assignments at once.
+TASKS_TOPIC = "tasks"
 TASK_PREFIX = "tasks/"
 
 # swarmkit's task states, in order; a task only moves forward.

@@ -53,6 +53,8 @@ class Services:
         swarm.manager_calls["tasks.assigned"] = self._serve_assigned
         swarm.manager_calls["tasks.report"] = self._serve_report
         self._network_views: dict[str, dict[str, Any]] = {}
+        # Names and published ports are checked, then written: one change at a time on this manager.
+        self._writing = asyncio.Lock()
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -95,6 +97,10 @@ class Services:
 
     async def create_service(self, spec: dict[str, Any]) -> tuple[ServiceRecord, int]:
         self.swarm.require_manager()
+        async with self._writing:
+            return await self._create(spec)
+
+    async def _create(self, spec: dict[str, Any]) -> tuple[ServiceRecord, int]:
         spec = servicespec.fill_defaults(spec)
         intent = servicespec.parse_spec(spec)
         existing = await self.list_services()
@@ -119,6 +125,10 @@ class Services:
 
     async def update_service(self, reference: str, version: int, spec: dict[str, Any]) -> tuple[ServiceRecord, int]:
         self.swarm.require_manager()
+        async with self._writing:
+            return await self._update(reference, version, spec)
+
+    async def _update(self, reference: str, version: int, spec: dict[str, Any]) -> tuple[ServiceRecord, int]:
         current, revision = await self.find_service(reference)
         if version != revision:
             raise Internal(servicespec.OUT_OF_SEQUENCE)
@@ -261,12 +271,13 @@ class Services:
             networks = [TaskNetwork(network_id=str(n["network_id"]), addresses=[str(a) for a in n["addresses"]])
                         for n in report.get("networks", [])]
             updated = msgspec.structs.replace(
-                task, state=str(report.get("state", task.state)), message=str(report.get("message", "")),
+                task, state=str(report.get("state", task.state)), message=str(report.get("message", task.message)),
                 err=str(report.get("err", "")), sandbox_id=str(report.get("sandbox_id", task.sandbox_id)),
-                pid=int(report.get("pid", 0)), exit_code=int(report.get("exit_code", 0)),
-                networks=networks or task.networks, updated_at=records.now_text())
+                pid=int(report.get("pid", task.pid)), exit_code=int(report.get("exit_code", task.exit_code)),
+                networks=networks or task.networks)
             if updated == task:
-                return
+                return  # nothing new: no write, no wake-up of the orchestrator
+            updated = msgspec.structs.replace(updated, updated_at=records.now_text())
             try:
                 await self.swarm.kv.cas(servicerecords.task_key(task_id), servicerecords.encode(updated),
                                         entry.mod_revision)

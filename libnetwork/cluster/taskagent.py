@@ -32,8 +32,9 @@ from ..errors import CnmError
 from ..ingress_mesh import SANDBOX_NAME as INGRESS_SANDBOX
 from ..requests import EndpointRequest, NetworkAttachment, SandboxCreate
 from ..service_binding import IngressPort, ServiceBinding
-from ..taskrun import TaskProcess
+from ..taskrun import EXITED, STARTING, TaskProcess, TaskStatus
 from . import servicerecords, servicespec
+from .placement import ENDED_STATES
 from .servicerecords import ServiceRecord, TaskRecord
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("cnmd")
 
 POLL_PERIOD = 2.0
-TASKS_TOPIC = "tasks"
 
 
 @dataclass
@@ -62,8 +62,9 @@ class TaskAgent:
         self.log_dir = log_dir
         self._local: dict[str, LocalTask] = {}
         self._wake = asyncio.Event()
+        self._reports: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
-        self._unsubscribe = swarm.subscribe(TASKS_TOPIC, lambda _event: self._wake.set())
+        self._unsubscribe = swarm.subscribe(servicerecords.TASKS_TOPIC, lambda _event: self._wake.set())
 
     def start(self) -> None:
         self._runner = asyncio.create_task(self._run(), name="task-agent")
@@ -111,19 +112,31 @@ class TaskAgent:
         tasks, services = await self._assignment()
         self._adopt_existing(tasks)
         await self._remove_orphans()
+        for task_id in [t for t, local in self._local.items() if local.sandbox_id not in self.ctl.sandboxes]:
+            # its sandbox was removed by hand: the task is made again below
+            local = self._local.pop(task_id)
+            if local.process is not None:
+                await local.process.stop()
         wanted = {t.id: t for t in tasks
                   if t.desired_state == servicerecords.RUNNING and t.service_id in services}
-        for task_id in [t for t in self._local if t not in wanted]:
-            await self._stop(task_id)
+        # Stops wait for their commands (up to Docker's 10 s each): side by side, not one after another.
+        await asyncio.gather(*(self._stop(t) for t in list(self._local) if t not in wanted))
         for task in tasks:
-            if task.id not in wanted and task.state not in ("shutdown", "failed", "rejected", "complete"):
+            if task.id not in wanted and task.state not in ENDED_STATES:
                 await self._report(task.id, state="shutdown", message="shutdown")
         for task in wanted.values():
-            if task.id not in self._local and task.state in ("assigned", "new", "pending", "running", "starting"):
+            if task.id not in self._local and task.state not in ENDED_STATES:
                 await self._start(task, services[task.service_id])
-            elif task.id in self._local and self._local[task.id].process is None:
+                continue
+            found = self._local.get(task.id)
+            if found is None:
+                continue
+            if found.process is None:
                 # adopted after a restart: its command died with the daemon
                 self._start_process(task.id, servicespec.parse_spec(services[task.service_id].spec))
+            if task.state != "running" or task.sandbox_id != found.sandbox_id:
+                # a report that was lost (a restart, a manager away): said again until it lands
+                await self._report_running(task.id, found)
 
     def _adopt_existing(self, tasks: list[TaskRecord]) -> None:
         """After a restart: the task sandboxes this node made before are found by their names."""
@@ -159,8 +172,12 @@ class TaskAgent:
         self._local[task.id] = local
         log.info("task started", extra={"task": name, "sandbox": sandbox.id[:12]})
         self._start_process(task.id, intent)
-        await self._report(task.id, state="running", message="started", sandbox_id=sandbox.id,
-                           pid=local.process.pid if local.process else 0, networks=self._addresses(sandbox.id))
+        await self._report_running(task.id, local)
+
+    async def _report_running(self, task_id: str, local: LocalTask, **more: Any) -> None:
+        await self._report(task_id, state="running", message="started", sandbox_id=local.sandbox_id,
+                           pid=local.process.pid if local.process else 0,
+                           networks=self._addresses(local.sandbox_id), **more)
 
     def _attachments(self, service: ServiceRecord, intent: servicespec.ServiceIntent) -> list[NetworkAttachment]:
         vips = {v.network_id: ipaddress.IPv4Interface(v.addr) for v in service.vips if ":" not in v.addr}
@@ -186,26 +203,38 @@ class TaskAgent:
         local.process = TaskProcess(
             argv=intent.argv, netns_path=self.ctl.netns_path(sandbox), hostname=sandbox.hostname,
             files={f"/etc/{name}": self.ctl.sandbox_file(sandbox, name) for name in ("hosts", "resolv.conf")},
-            env=intent.env, log_path=os.path.join(self.log_dir, f"{task_id}.log"))
+            env=intent.env, log_path=os.path.join(self.log_dir, f"{task_id}.log"),
+            on_state=lambda status: self._process_changed(task_id, status))
         local.process.start()
 
-    async def _stop(self, task_id: str) -> None:
+    def _process_changed(self, task_id: str, status: TaskStatus) -> None:
+        """A command that exits is started again after its delay; its exit code shows meanwhile."""
+        local = self._local.get(task_id)
+        if local is None or status.state == STARTING:
+            return
+        if status.state == EXITED:
+            message = f"exited with {status.exit_code}; restarting" if not status.err else status.err
+            report = self._report(task_id, state="running", message=message, sandbox_id=local.sandbox_id,
+                                  pid=0, exit_code=status.exit_code or 0, err=status.err)
+        else:
+            report = self._report_running(task_id, local)
+        task = asyncio.create_task(report, name=f"task-report-{task_id[:12]}")
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
+
+    async def _stop(self, task_id: str, *, report: bool = True) -> None:
         local = self._local.pop(task_id)
         if local.process is not None:
             await local.process.stop()
         with contextlib.suppress(CnmError):
             await self.ctl.delete_sandbox(local.sandbox_id, force=True)
         log.info("task stopped", extra={"task": task_id, "sandbox": local.sandbox_id[:12]})
-        await self._report(task_id, state="shutdown", message="shutdown")
+        if report:
+            await self._report(task_id, state="shutdown", message="shutdown")
 
     async def _leave_all(self) -> None:
         """Out of the swarm: no task of it stays (``swarm leave`` removes a node's containers)."""
-        for task_id in list(self._local):
-            local = self._local.pop(task_id)
-            if local.process is not None:
-                await local.process.stop()
-            with contextlib.suppress(CnmError):
-                await self.ctl.delete_sandbox(local.sandbox_id, force=True)
+        await asyncio.gather(*(self._stop(task_id, report=False) for task_id in list(self._local)))
 
     def _addresses(self, sandbox_id: str) -> list[dict[str, Any]]:
         found = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .api import Firewall
 from .lbapi import LoadBalancer
 
@@ -36,3 +38,20 @@ def create_load_balancer(enabled: bool, netns: str | None = None) -> LoadBalance
     from .lbnft import NftLoadBalancer
 
     return NftLoadBalancer(netns)
+
+
+def open_load_balancer(enabled: bool, netns: str | None = None,
+                       prepare: Callable[[LoadBalancer], None] | None = None) -> LoadBalancer:
+    """A load balancer set up (its table learnt) and ``prepare``d, or closed again if either fails.
+
+    Blocks: run it in the kernel worker.
+    """
+    balancer = create_load_balancer(enabled, netns)
+    try:
+        balancer.setup()
+        if prepare is not None:
+            prepare(balancer)
+    except BaseException:
+        balancer.close()
+        raise
+    return balancer
