@@ -181,7 +181,9 @@ class EndpointGossip:
             return
         if kind == "announce":
             assert isinstance(item, events.EndpointJoined)
-            await self._on_local(item)
+            # Queued at start; gone since (a task sandbox removed as orphaned): its leave came first.
+            if item.endpoint.id in self.ctl.endpoints:
+                await self._on_local(item)
         elif kind == "entry":
             assert isinstance(item, bytes)
             change = table.apply(decode_event(item))

@@ -24,6 +24,7 @@ from . import events
 from .errors import CnmError
 from .firewall import open_load_balancer
 from .firewall.lbapi import EVERY_PORT, LB_PROTOCOLS, Backend, LbRuleset, LbService, LoadBalancer, ServiceVip
+from .ingress_mesh import SANDBOX_NAME as INGRESS_SANDBOX
 from .service_binding import ServiceBinding
 
 if TYPE_CHECKING:
@@ -92,7 +93,8 @@ class ServiceBalancer:
         if balancer is not None:
             return balancer
         sandbox = self._ctl.sandboxes.get(sid)
-        if sandbox is None:
+        if sandbox is None or (sandbox.swarm_task and sandbox.name == INGRESS_SANDBOX):
+            # The routing mesh's sandbox sends no connection of its own to a VIP; its table is the mesh's.
             return None
         balancer = await self._ctl.run(open_load_balancer, self._ctl.settings.iptables, self._ctl.netns_path(sandbox))
         self._balancers[sid] = balancer

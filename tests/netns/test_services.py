@@ -167,6 +167,23 @@ def test_a_killed_node_has_its_tasks_placed_again(hosts: ClusterHosts) -> None:
         assert result["errors"] == 0 and len(result["tasks"]) == 4, result
     finally:
         node3.start()
+    # back, it removes its old tasks' sandboxes, and nobody learns them again
+    eventually(lambda: "web." not in node3.cnm("sandbox", "ls").stdout)
+    time.sleep(2)
+    assert len(resolve(client, "tasks.web")) == 4
+
+
+def test_a_restarted_node_runs_its_tasks_again(hosts: ClusterHosts) -> None:
+    node1, node2, _ = hosts.daemons
+    before = sorted(running_tasks(node1, "web"))
+    assert "node2" in {n for n, _ in before}
+    node2.stop()
+    node2.start()
+    # the same tasks (no new ones): their sandboxes were kept, their commands started again
+    client = node2.sandbox_netns("client")
+    vip = resolve(client, "web")[0]
+    eventually(lambda: listening(client, vip, 80, 4))
+    assert sorted(running_tasks(node1, "web")) == before
 
 
 def test_dnsrr_answers_the_tasks(hosts: ClusterHosts) -> None:
