@@ -11,7 +11,7 @@ Each run is its own session and process group, so stopping it, or its
 command ending, takes every process it started along (those that left the
 group by setsid excepted: there are no cgroups here).  The kernel sends
 SIGTERM to the command if cnmd dies, even by SIGKILL
-(``children.die_with_parent``); that death signal follows the thread that
+(``children.tied_to_parent``); that death signal follows the thread that
 forked, so runs are forked by the event loop's thread, never a worker's.
 An exit is learnt through a pidfd on the event loop, and the process is
 reaped only after its group was killed: while it is a zombie its pid
@@ -36,7 +36,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .cluster.children import die_with_parent
+from .cluster.children import tied_to_parent
 
 log = logging.getLogger("cnmd")
 
@@ -203,9 +203,10 @@ class TaskProcess:
         try:
             with open(self.log_path, "ab") as log_file:
                 process = subprocess.Popen(
-                    [sys.executable, "-I", LAUNCHER, json.dumps(spec), *self.argv], env=self._environment(),
+                    tied_to_parent([sys.executable, "-I", LAUNCHER, json.dumps(spec), *self.argv]),
+                    env=self._environment(),
                     cwd="/", stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                    pass_fds=(write_fd,), start_new_session=True, preexec_fn=die_with_parent)
+                    pass_fds=(write_fd,), start_new_session=True)
         except BaseException:
             os.close(read_fd)
             raise

@@ -256,6 +256,11 @@ class Daemon:
                 subprocess.run(["umount", "-l", netns_dir], check=False, stderr=subprocess.DEVNULL)
         if self.owns_netns:
             delete_netns(self.name)
+        keep = os.environ.get("CNM_TEST_LOGS")
+        if keep and os.path.exists(self.log_path):
+            # A failure in CI is chased from the daemons' logs, which otherwise go with the root.
+            os.makedirs(keep, exist_ok=True)
+            shutil.copy(self.log_path, os.path.join(keep, f"{self.name}-{self.hostname or 'host'}.log"))
         shutil.rmtree(self.root, ignore_errors=True)
 
 

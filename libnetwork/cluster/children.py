@@ -2,7 +2,7 @@
 
 A child is found again after a restart through its pid file, checked against
 /proc/PID/cmdline so a reused pid is never taken for it; a zombie counts as
-gone.  ``die_with_parent`` makes the kernel end a child when cnmd dies, even
+gone.  ``tied_to_parent`` makes the kernel end a child when cnmd dies, even
 by SIGKILL, so a dead daemon is a node down, as a dead dockerd is.
 """
 
@@ -10,21 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
 import time
 
-_PR_SET_PDEATHSIG = 1
 _LOG_TAIL = 800
 
 
-def die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG survives exec)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-        os._exit(127)
+def tied_to_parent(argv: list[str]) -> list[str]:
+    """argv run so the kernel sends SIGTERM when the forking thread's process dies.
+
+    setpriv sets the death signal (which survives exec) and execs argv, so the
+    pid stays the command's.  Not a ``preexec_fn``: a Python hook in the child
+    makes subprocess fork (not vfork) and run every library's fork handlers, and
+    gRPC's, there for etcd's client, could wreck the child before its exec.
+    """
+    return ["setpriv", "--pdeathsig", "TERM", *argv]
 
 
 def read_pid(path: str) -> int | None:

@@ -39,7 +39,7 @@ import aetcd
 from aetcd import rpc, watcher
 
 from libnetwork.cluster.ca import MANAGER_SERVER_NAME
-from libnetwork.cluster.children import cmdline, die_with_parent, is_alive, log_tail, read_pid, send_signal, wait_exit
+from libnetwork.cluster.children import cmdline, is_alive, log_tail, read_pid, send_signal, tied_to_parent, wait_exit
 from libnetwork.errors import Conflict, NotFound, Unavailable
 
 log = logging.getLogger("cnmd")
@@ -263,10 +263,11 @@ class EtcdMember:
         prefix = ["nsenter", f"--net={self.config.netns}"] if self.config.netns else []
         with open(self.log_path, "ab") as log_file:
             # nsenter execs etcd (no fork for a network namespace), so the pid is etcd's.
+            command = [*prefix, *argv]
             return subprocess.Popen(
-                [*prefix, *argv], stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                cwd=self.config.data_dir, start_new_session=True,
-                preexec_fn=die_with_parent if self.config.die_with_parent else None)
+                tied_to_parent(command) if self.config.die_with_parent else command,
+                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                cwd=self.config.data_dir, start_new_session=True)
 
     def is_running(self) -> bool:
         """Whether this node's member (started here or adopted) is alive."""

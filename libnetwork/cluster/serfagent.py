@@ -28,7 +28,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from libnetwork.cluster.children import cmdline, die_with_parent, is_alive, log_tail, read_pid, send_signal, wait_exit
+from libnetwork.cluster.children import cmdline, is_alive, log_tail, read_pid, send_signal, tied_to_parent, wait_exit
 from libnetwork.cluster.serf import SerfClient, SerfError
 
 # Serf refuses limits above 9 KiB, but memberlist gossips a message only if it fits one UDP packet (1400 bytes in
@@ -171,12 +171,12 @@ class SerfAgent:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         prefix = ["nsenter", f"--net={self.config.netns}"] if self.config.netns else []
+        argv = [*prefix, *self._agent_argv()]
         with open(self.log_path, "ab") as log_file:
             # nsenter execs the agent (no fork for a network namespace), so the pid is the agent's.
             return subprocess.Popen(
-                [*prefix, *self._agent_argv()],
-                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=die_with_parent if self.config.die_with_parent else None)
+                tied_to_parent(argv) if self.config.die_with_parent else argv,
+                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
 
     def is_running(self) -> bool:
         """Whether this node's agent (started here or adopted) is alive."""
