@@ -34,7 +34,7 @@ _NETLINK_ROUTE = 0
 _NETLINK_XFRM = 6
 _AF_BRIDGE = 7
 _NUD_NOARP, _NUD_PERMANENT = 0x40, 0x80
-_NTF_SELF = 0x02
+_NTF_SELF, _NTF_MASTER = 0x02, 0x04
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -434,6 +434,14 @@ class Netlink:
         """``bridge fdb replace MAC dev LINK dst DST self permanent`` on a VXLAN device."""
         self._ipr.fdb("replace", ifindex=index, lladdr=mac, dst=str(dst),
                       state=_NUD_NOARP | _NUD_PERMANENT, flags=_NTF_SELF)
+
+    def pin_to_port(self, port: str, mac: str) -> None:
+        """``bridge fdb replace MAC dev PORT master static``: the bridge sends ``mac`` to ``port`` and never
+        learns it elsewhere, whatever it learnt before."""
+        link = self.find_link(port)
+        if link is None:
+            raise FileNotFoundError(f"no link {port} to pin {mac} to")
+        self._ipr.fdb("replace", ifindex=link.index, lladdr=mac, state=_NUD_NOARP, flags=_NTF_MASTER)
 
     def remove_fdb(self, index: int, mac: str, dst: IPAddress) -> None:
         """Remove the entry for ``mac`` only where it points at ``dst``: a MAC that moved stays."""

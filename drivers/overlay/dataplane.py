@@ -84,6 +84,9 @@ class OverlayNamespace:
         port, peer = veth_names(eid)
         self.netlink.ensure_veth(port, peer, mtu=self.mtu, master=self.bridge_index,
                                  peer_mac=mac, peer_netns=sandbox_netns)
+        # MACs follow addresses, and an address freed on another node may be ours before that node's
+        # endpoint is gone (or we hear it is): br0 may have learnt this MAC behind vxlan0.
+        self.netlink.pin_to_port(port, mac)
         return peer
 
     def unplug(self, eid: str) -> None:

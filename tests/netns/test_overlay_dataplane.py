@@ -336,6 +336,26 @@ def test_the_namespace_lives_while_endpoints_are_joined_here(cluster: Cluster) -
     assert not os.path.exists(far.overlay_netns)
 
 
+def test_an_address_that_moves_here_answers_before_its_old_owner_is_gone(cluster: Cluster) -> None:
+    """A task placed again takes an address (and its IP-derived MAC) freed on another node, maybe before
+    this node hears that the old endpoint left: br0 must not keep sending its MAC down the tunnel."""
+    node1, node2 = cluster.nodes
+    network = make_network(cluster, 4100, ("10.0.9.2", "10.0.9.3"))
+    client, far = network.endpoints
+    try:
+        assert pings(client.sandbox_netns, far.address)   # br0 learns far's MAC behind vxlan0
+        node2.ok("leave", nid=network.nid, eid=far.eid, sandbox=far.sandbox)
+        moved = join(node1, network.nid, far.address)
+        network.endpoints.append(moved)
+        assert moved.mac == far.mac
+        assert pings(client.sandbox_netns, moved.address, tries=1)
+        node1.ok("remove_peer", nid=network.nid, **far.peer_fields())   # the late news of the leave
+        assert pings(client.sandbox_netns, moved.address, tries=1)
+    finally:
+        network.endpoints.remove(far)
+        remove_network(cluster, network)
+
+
 def test_encrypted_networks_are_refused_without_esp(cluster: Cluster) -> None:
     node = cluster.nodes[0]
     nid = uuid.uuid4().hex + uuid.uuid4().hex
