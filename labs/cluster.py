@@ -24,13 +24,12 @@ Usage (root; the docker CLI on PATH):
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import subprocess
 import sys
 import time
 
-from libnetwork.labkit.interrupts import Interrupts
+from libnetwork.labkit.hostlab import lab_parser, run_lab
 from libnetwork.labkit.narrate import BOLD, PLAIN, docker_step, say
 from libnetwork.labkit.swarm import (
     find_node,
@@ -40,8 +39,7 @@ from libnetwork.labkit.swarm import (
     wait_node_state,
 )
 from libnetwork.labkit.swarm import form_swarm as labkit_form_swarm
-from libnetwork.labkit.underlay import MAX_HOSTS
-from libnetwork.testing import ClusterHosts, cluster_hosts
+from libnetwork.testing import ClusterHosts
 
 PREFIX = "clab-"
 step = docker_step
@@ -102,43 +100,24 @@ def show_logs(hosts: ClusterHosts, lines: int = 8) -> None:
         say("\n".join(tail))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("-n", type=int, default=3, help=f"hosts (2..{MAX_HOSTS}, default 3)")
-    parser.add_argument("--keep", action="store_true", help="keep the cluster up at the end, until Ctrl-C")
-    args = parser.parse_args(argv)
-    if not 2 <= args.n <= MAX_HOSTS:
-        parser.error(f"-n must be 2..{MAX_HOSTS}")
-    if os.geteuid() != 0:
-        print("needs root (it creates network namespaces)", file=sys.stderr)
-        return 1
-    interrupts = Interrupts()
+def run(hosts: ClusterHosts, args: argparse.Namespace) -> None:
+    say(hosts.underlay.diagram())
+    for name in hosts.names:
+        daemon = hosts[name]
+        say(f"  {name}: cnmd pid {daemon.pid}, hostname {name}, DOCKER_HOST={daemon.host}")
     try:
-        say(f"starting {args.n} hosts, one cnmd each (namespaces {PREFIX}*)")
-        with cluster_hosts(args.n, prefix=PREFIX) as hosts:
-            say(hosts.underlay.diagram())
-            for name in hosts.names:
-                daemon = hosts[name]
-                say(f"  {name}: cnmd pid {daemon.pid}, hostname {name}, DOCKER_HOST={daemon.host}")
-            try:
-                plan = form_swarm(hosts)
-                break_and_heal(hosts, plan)
-                if args.keep:
-                    hold(hosts)
-            except (RuntimeError, TimeoutError, subprocess.TimeoutExpired):
-                show_logs(hosts)
-                raise
-            finally:
-                interrupts.stopping = True
-                say("\ntearing down: daemons, their children, namespaces")
-    except KeyboardInterrupt:
-        say("interrupted; everything removed")
-        return 130
-    except (RuntimeError, TimeoutError, subprocess.TimeoutExpired) as error:
-        say(f"failed: {error}; everything removed")
-        return 1
-    say("done; everything removed")
-    return 0
+        plan = form_swarm(hosts)
+        break_and_heal(hosts, plan)
+        if args.keep:
+            hold(hosts)
+    except (RuntimeError, TimeoutError, subprocess.TimeoutExpired):
+        show_logs(hosts)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = lab_parser(__doc__, "keep the cluster up at the end, until Ctrl-C")
+    return run_lab(parser, argv, PREFIX, run, "daemons, their children, namespaces")
 
 
 if __name__ == "__main__":

@@ -27,18 +27,15 @@ Usage (root; the docker CLI, serf and etcd on PATH):
 from __future__ import annotations
 
 import argparse
-import os
 import signal
-import subprocess
 import sys
 import time
 
 from libnetwork.labkit import overlay as ov
-from libnetwork.labkit.interrupts import Interrupts
+from libnetwork.labkit.hostlab import lab_parser, run_lab
 from libnetwork.labkit.narrate import BOLD, PLAIN, docker_step, say, show_run
 from libnetwork.labkit.swarm import form_swarm, manager_count
-from libnetwork.labkit.underlay import MAX_HOSTS
-from libnetwork.testing import ClusterHosts, cluster_hosts
+from libnetwork.testing import ClusterHosts
 
 PREFIX = "olab-"
 NETWORK = "ov1"
@@ -187,34 +184,9 @@ def run(hosts: ClusterHosts, args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("-n", type=int, default=3, help=f"hosts (2..{MAX_HOSTS}, default 3)")
-    parser.add_argument("--keep", action="store_true", help="keep everything up at the end, until Ctrl-C")
+    parser = lab_parser(__doc__, "keep everything up at the end, until Ctrl-C")
     parser.add_argument("--no-kill", action="store_true", help="stop before killing a host")
-    args = parser.parse_args(argv)
-    if not 2 <= args.n <= MAX_HOSTS:
-        parser.error(f"-n must be 2..{MAX_HOSTS}")
-    if os.geteuid() != 0:
-        print("needs root (it creates network namespaces)", file=sys.stderr)
-        return 1
-    interrupts = Interrupts()
-    started = time.monotonic()
-    try:
-        say(f"starting {args.n} hosts, one cnmd each (namespaces {PREFIX}*)")
-        with cluster_hosts(args.n, prefix=PREFIX) as hosts:
-            try:
-                run(hosts, args)
-            finally:
-                interrupts.stopping = True
-                say("\ntearing down: sandboxes, daemons, their children, namespaces")
-    except KeyboardInterrupt:
-        say("interrupted; everything removed")
-        return 130
-    except (RuntimeError, TimeoutError, subprocess.TimeoutExpired) as error:
-        say(f"failed: {error}; everything removed")
-        return 1
-    say(f"done in {time.monotonic() - started:.0f} s; everything removed")
-    return 0
+    return run_lab(parser, argv, PREFIX, run, "sandboxes, daemons, their children, namespaces")
 
 
 if __name__ == "__main__":
